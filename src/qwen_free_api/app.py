@@ -1,0 +1,108 @@
+"""The web application: routes of every dialect, long-lived state, errors as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from qwen_free_api import __version__
+from qwen_free_api.dialects import openai
+from qwen_free_api.errors import BadRequest, GatewayError
+from qwen_free_api.janitor import Janitor
+from qwen_free_api.respond import error_response
+from qwen_free_api.service import Gateway
+from qwen_free_api.settings import Settings
+from qwen_free_api.tokens import shared_tokenizer
+from qwen_free_api.upstreams.http import Http
+from qwen_free_api.web import bearer, gateway_of, read_json
+
+log = logging.getLogger(__name__)
+
+
+class UnsafeSettings(ValueError):
+    """Settings that would expose the upstream accounts to anyone who can connect."""
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to serve a credential pool without client keys on a non-loopback address."""
+    if settings.pool_mode and not settings.api_keys and not _is_loopback(settings.host):
+        raise UnsafeSettings(
+            "QFA_TOKENS is set but QFA_API_KEYS is empty: anyone reaching "
+            f"{settings.host}:{settings.port} could use your accounts. Set QFA_API_KEYS, "
+            "or bind to 127.0.0.1."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def ping(request: Request) -> Response:
+    return PlainTextResponse("pong")
+
+
+async def token_check(request: Request) -> Response:
+    gateway = gateway_of(request)
+    try:
+        if gateway.settings.pool_mode:
+            gateway.authorize(bearer(request))
+        body = await read_json(request, 64 << 10)
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            raise BadRequest("`token` must be a non-empty string", param="token")
+        return JSONResponse({"live": await gateway.check(token)})
+    except GatewayError as error:
+        return error_response(openai.DIALECT, error)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": str(detail), "type": kind, "code": status, "param": None}}
+    return JSONResponse(body, status)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return await _http_error(request, exc)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Gateway]]:
+        tokenizer = await asyncio.to_thread(shared_tokenizer)
+        http = Http(settings)
+        janitor = Janitor()
+        try:
+            yield {"gateway": Gateway(settings, http, janitor, tokenizer)}
+        finally:
+            await janitor.drain(timeout=10)
+            await http.close()
+
+    routes = [
+        Route("/ping", ping, methods=["GET"]),
+        Route("/token/check", token_check, methods=["POST"]),
+        *openai.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.version = __version__
+    return app

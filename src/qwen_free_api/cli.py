@@ -1,0 +1,92 @@
+"""Command line: `serve` the API, run the `fake-upstream` to try it offline."""
+
+from __future__ import annotations
+
+import logging
+import types
+import typing
+from typing import Any
+
+import click
+
+from qwen_free_api import __version__
+from qwen_free_api.settings import Settings
+
+
+def _settings_options(command: Any) -> Any:
+    """One `serve` flag per settings field, described by the field's own description."""
+    for name, field in reversed(Settings.model_fields.items()):
+        flag = "--" + name.replace("_", "-")
+        kind = _base_type(field.annotation)
+        help_text = f"{field.description} [env QFA_{name.upper()}]"
+        if kind is bool:
+            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
+        else:
+            click_type: Any = {int: int, float: float}.get(kind, str)
+            option = click.option(flag, name, type=click_type, default=None, help=help_text)
+        command = option(command)
+    return command
+
+
+def _base_type(annotation: Any) -> Any:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _base_type(typing.get_args(annotation)[0])
+    return origin or annotation
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """qwen-free-api: OpenAI-compatible API over your own Qwen web login."""
+
+
+@main.command()
+@_settings_options
+def serve(**flags: Any) -> None:
+    """Run the API server (settings: flags > environment QFA_* > .env file > defaults)."""
+    import uvicorn
+
+    from qwen_free_api.app import UnsafeSettings, check_settings, create_app
+
+    settings = Settings(**{key: value for key, value in flags.items() if value is not None})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        check_settings(settings)
+    except UnsafeSettings as error:
+        raise click.ClickException(str(error)) from None
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.command("fake-upstream")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8900, show_default=True, help="Port to listen on.")
+@click.option(
+    "--sign-mode",
+    type=click.Choice(["off", "soft", "hard", "canned"]),
+    default="off",
+    show_default=True,
+    help="How strictly the fake cn backend checks request signatures.",
+)
+def fake_upstream(host: str, port: int, sign_mode: str) -> None:
+    """Serve a fake of both Qwen web backends, to try the server offline.
+
+    Point QFA_CN_BASE_URL, QFA_CN_API_BASE_URL, QFA_CN_SEC_BASE_URL and QFA_INTL_BASE_URL
+    at http://HOST:PORT. Any cn ticket works (one starting with `bad` is refused); intl needs
+    a JWT-shaped token whose `exp` is in the future.
+    """
+    from qwen_free_api.testing import run_fake
+
+    run_fake(host, port, sign_mode=sign_mode)

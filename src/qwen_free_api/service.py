@@ -1,0 +1,130 @@
+"""The gateway: which credential answers a request, and the stream of canonical events."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from qwen_free_api.chat import ChatRequest
+from qwen_free_api.credentials import Credential, Dialect, parse_credential, parse_credentials
+from qwen_free_api.errors import (
+    Blocked,
+    CredentialRejected,
+    GatewayError,
+    NoCredential,
+    RateLimited,
+    Unauthenticated,
+)
+from qwen_free_api.events import StreamEvent, Usage
+from qwen_free_api.janitor import Janitor
+from qwen_free_api.models import ModelInfo
+from qwen_free_api.settings import Settings
+from qwen_free_api.tokens import Tokenizer
+from qwen_free_api.upstreams import Upstream
+from qwen_free_api.upstreams.cn import Cn
+from qwen_free_api.upstreams.http import Http
+from qwen_free_api.upstreams.intl import Intl
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+FAILOVER = (CredentialRejected, RateLimited, Blocked)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the credentials this request may use."""
+
+    credentials: tuple[Credential, ...]
+
+
+class Gateway:
+    """Long-lived state shared by every request: upstream clients, tokenizer, clean-up."""
+
+    def __init__(self, settings: Settings, http: Http, janitor: Janitor, tokenizer: Tokenizer):
+        self.settings = settings
+        self.janitor = janitor
+        self.tokenizer = tokenizer
+        self.upstreams: dict[Dialect, Upstream] = {
+            "cn": Cn(settings, http, janitor),
+            "intl": Intl(settings, http, janitor),
+        }
+        self._pool = tuple(parse_credential(token) for token in settings.tokens)
+
+    def authorize(self, key: str | None) -> Caller:
+        """Pool mode: `key` must be a client key. Seed mode: `key` is the credential list."""
+        if self.settings.pool_mode:
+            if not key or not any(
+                hmac.compare_digest(key.encode(), allowed.encode())
+                for allowed in self.settings.api_keys
+            ):
+                raise Unauthenticated("missing or invalid API key")
+            return Caller(self._pool)
+        if not key:
+            raise Unauthenticated(
+                "send your Qwen credentials as `Authorization: Bearer <ticket or JWT>`"
+            )
+        return Caller(tuple(parse_credentials(key)))
+
+    async def stream(self, chat: ChatRequest, caller: Caller) -> AsyncIterator[StreamEvent]:
+        """Answer with one credential; before the first event, fail over to another."""
+        candidates = list(caller.credentials)
+        if not candidates:
+            raise NoCredential("no upstream credential is configured")
+        random.shuffle(candidates)
+        if self.settings.log_prompts:
+            log.debug("prompt for %s: %r", chat.model, chat.prompt_text())
+        for attempt, credential in enumerate(candidates[:MAX_ATTEMPTS], start=1):
+            started = False
+            try:
+                async for event in self.upstreams[credential.dialect].stream(chat, credential):
+                    started = True
+                    yield event
+                return
+            except FAILOVER as error:
+                if started or attempt == min(len(candidates), MAX_ATTEMPTS):
+                    raise
+                log.warning("%s failed (%s); trying another credential", credential.masked, error)
+
+    def estimate(self, chat: ChatRequest, text: str, reasoning: str) -> Usage:
+        """A local token count, for when the upstream reported none."""
+        prompt = self.tokenizer.count(chat.prompt_text())
+        completion = self.tokenizer.count(text) + self.tokenizer.count(reasoning)
+        return Usage(prompt, completion, estimated=True)
+
+    async def models(self, caller: Caller | None) -> list[tuple[Dialect, ModelInfo]]:
+        """Every backend's models, refreshed from the upstream when a credential allows."""
+        credentials = caller.credentials if caller else self._pool
+        refreshes = []
+        for dialect, upstream in self.upstreams.items():
+            credential = next((c for c in credentials if c.dialect == dialect), None)
+            if credential is not None and upstream.catalogue.stale():
+                refreshes.append(upstream.catalogue.refresh(_fetcher(upstream, credential)))
+        if refreshes:
+            await asyncio.gather(*refreshes)
+        return [
+            (dialect, model)
+            for dialect, upstream in self.upstreams.items()
+            for model in upstream.catalogue.models
+        ]
+
+    async def check(self, raw: str) -> bool:
+        credential = parse_credential(raw)
+        try:
+            return await self.upstreams[credential.dialect].check(credential)
+        except GatewayError as error:
+            log.info("token check of %s failed: %s", credential.masked, error)
+            return False
+
+
+def _fetcher(
+    upstream: Upstream, credential: Credential
+) -> Callable[[], Awaitable[list[ModelInfo]]]:
+    async def fetch() -> list[ModelInfo]:
+        return await upstream.list_models(credential)
+
+    return fetch

@@ -1,0 +1,120 @@
+"""The one settings object: QFA_* environment variables, a .env file, and `serve` flags."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field's description is its documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QFA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    host: str = Field("0.0.0.0", description="Interface the HTTP server listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port the HTTP server listens on.")
+    tokens: CommaList = Field(
+        default_factory=list,
+        description="Server-side upstream credentials, comma-separated (cn tickets or intl JWTs; "
+        "prefix cn: or intl: to force a backend). Empty = seed mode: clients send their own "
+        "credentials as `Authorization: Bearer T1,T2`.",
+    )
+    api_keys: CommaList = Field(
+        default_factory=list,
+        description="Keys clients must present (Bearer) when QFA_TOKENS is set, comma-separated.",
+    )
+    cn_base_url: str = Field(
+        "https://chat2.qianwen.com", description="cn backend: chat endpoint host."
+    )
+    cn_api_base_url: str = Field(
+        "https://chat2-api.qianwen.com",
+        description="cn backend: sessions, model list and token check host.",
+    )
+    cn_sec_base_url: str = Field(
+        "https://sec.qianwen.com", description="cn backend: device registration (signing) host."
+    )
+    cn_origin: str = Field(
+        "https://www.qianwen.com", description="cn backend: Origin/Referer the web client sends."
+    )
+    intl_base_url: str = Field("https://chat.qwen.ai", description="intl backend host.")
+    store: str = Field(
+        "sqlite:///data/qwen-free-api.db",
+        description="Where shared state lives: sqlite:///path or redis://host:port/db.",
+    )
+    url_allowlist: CommaList = Field(
+        default_factory=list,
+        description="Hosts exempt from the private-address check when fetching user URLs.",
+    )
+    proxy: str | None = Field(
+        None, description="Outbound proxy for upstream calls, e.g. http://127.0.0.1:7890."
+    )
+    impersonate: str = Field(
+        "chrome", description="Browser TLS fingerprint for upstream calls (curl_cffi target)."
+    )
+    upstream_max_connections: int = Field(
+        1000, gt=0, description="Most upstream connections open at once."
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to the upstream.")
+    read_timeout: float = Field(
+        120.0, gt=0, description="Seconds the upstream may stay silent before we give up (504)."
+    )
+    first_event_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds to wait for the first upstream event before sending response "
+        "headers; errors before it become HTTP statuses, after it in-band errors.",
+    )
+    keepalive_interval: float = Field(
+        10.0, gt=0, description="Seconds between SSE keep-alive comments while nothing arrives."
+    )
+    reasoning_in_content: bool = Field(
+        False,
+        description="Put reasoning inside <think>…</think> in `content` instead of "
+        "`reasoning_content`.",
+    )
+    delete_sessions: bool = Field(
+        True, description="Delete the upstream chat session after each answer."
+    )
+    models_ttl: float = Field(
+        3600.0, gt=0, description="Seconds the upstream model lists are cached."
+    )
+    cn_web_version: str = Field(
+        "4.9.0", description="cn web client version sent as wv/ve (the upstream checks it)."
+    )
+    intl_web_version: str = Field(
+        "0.2.63", description="intl web client version sent in the `version` header."
+    )
+    intl_thinking_format: Literal["summary", "detail"] = Field(
+        "summary", description="intl reasoning format: summary (as the web app) or detail."
+    )
+    max_body_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above it)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+    log_prompts: bool = Field(
+        False, description="Log prompts and answers (debugging only; off by default)."
+    )
+
+    @field_validator("tokens", "api_keys", "url_allowlist", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cn_base_url", "cn_api_base_url", "cn_sec_base_url", "intl_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def pool_mode(self) -> bool:
+        return bool(self.tokens)

@@ -1,0 +1,125 @@
+"""The one seam to the upstream HTTP client (curl_cffi, for a browser TLS fingerprint).
+
+curl_cffi was chosen by measurement against aiohttp and httpx (docs/performance.md) and because
+the Qwen web gateways judge clients by their TLS fingerprint. Everything upstream-specific stays
+out of here; transport failures become typed gateway errors at this boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from curl_cffi import requests as curl
+
+from qwen_free_api.errors import UpstreamError, UpstreamTimeout
+from qwen_free_api.settings import Settings
+
+
+@dataclass(slots=True)
+class Reply:
+    """An upstream response whose body may still be arriving."""
+
+    status: int
+    headers: Mapping[str, str]
+    _response: Any
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").lower()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_content():
+                yield chunk
+        except curl.exceptions.Timeout as error:
+            raise UpstreamTimeout("the upstream went silent mid-answer") from error
+        except curl.exceptions.RequestException as error:
+            raise UpstreamError(f"the upstream connection failed: {_reason(error)}") from error
+
+    async def read(self, limit: int = 1 << 20) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+        return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete upstream response."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Http:
+    """Upstream HTTP calls over one shared curl_cffi session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._session: Any = curl.AsyncSession(
+            impersonate=settings.impersonate,
+            proxy=settings.proxy,
+            max_clients=settings.upstream_max_connections,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            allow_redirects=False,
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> AsyncIterator[Reply]:
+        """Open a streaming request; leaving the block closes the upstream connection."""
+        try:
+            response = await self._session.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                stream=True,
+            )
+        except curl.exceptions.Timeout as error:
+            raise UpstreamTimeout(f"the upstream did not answer in time ({url})") from error
+        except curl.exceptions.RequestException as error:
+            raise UpstreamError(f"could not reach the upstream: {_reason(error)}") from error
+        try:
+            yield Reply(response.status_code, _lower(response.headers), response)
+        finally:
+            await self._abort(response)
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> Response:
+        async with self.stream(method, url, headers=headers, body=body) as reply:
+            data = await reply.read(limit=8 << 20)
+            return Response(reply.status, reply.headers, data)
+
+    async def _abort(self, response: Any) -> None:
+        """Stop a transfer now, even one whose upstream has gone silent."""
+        task = response.astream_task
+        if task is None or task.done():
+            return
+        response.close()  # refuses further data
+        with contextlib.suppress(Exception):
+            self._session.acurl.remove_handle(response.curl)  # drops a stalled connection
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(task)
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {str(key).lower(): str(value) for key, value in headers.items()}
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).split(". See ", 1)[0]
+    return text[:200]

@@ -1,0 +1,67 @@
+"""Fixtures: one fake upstream for the session, and real servers on loopback sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from support import settings_for
+
+from qwen_free_api.app import create_app
+from qwen_free_api.testing import FakeUpstream, ServerThread
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[tuple[FakeUpstream, str]]:
+    fake = FakeUpstream()
+    with ServerThread(fake.app) as thread:
+        yield fake, thread.url
+
+
+@pytest.fixture
+def fake(fake_server: tuple[FakeUpstream, str]) -> Iterator[FakeUpstream]:
+    upstream, _ = fake_server
+    upstream.reset()
+    upstream.sign_mode = "off"
+    yield upstream
+    upstream.release()
+
+
+ServerFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def default_server(fake_server: tuple[FakeUpstream, str]) -> Iterator[str]:
+    _, url = fake_server
+    with ServerThread(create_app(settings_for(url))) as thread:
+        yield thread.url
+
+
+@pytest.fixture
+def server(fake: FakeUpstream, default_server: str) -> str:
+    """Base URL of a seed-mode server wired to the fake (shared; the fake is reset per test)."""
+    return default_server
+
+
+@pytest.fixture
+def make_server(fake_server: tuple[FakeUpstream, str]) -> Iterator[ServerFactory]:
+    """Start a server with custom settings; stopped at the end of the test."""
+    threads: list[ServerThread] = []
+    _, url = fake_server
+
+    def start(**overrides: Any) -> str:
+        thread = ServerThread(create_app(settings_for(url, **overrides))).start()
+        threads.append(thread)
+        return thread.url
+
+    yield start
+    for thread in threads:
+        thread.stop()
+
+
+@pytest.fixture
+async def client(server: str) -> Any:
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        yield http
