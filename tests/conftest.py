@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from support import settings_for
-
 from qwen_free_api.app import create_app
 from qwen_free_api.testing import FakeUpstream, ServerThread
+
+from support import settings_for
+
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[tuple[FakeUpstream, str]]:

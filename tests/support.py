@@ -41,8 +41,6 @@ def settings_for(fake_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-
-
 @dataclass
 class Streamed:
     status: int

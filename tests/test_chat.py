@@ -7,15 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-from support import body, chat, stream_chat
 
+from qwen_free_api.credentials import Dialect
 from qwen_free_api.testing import FakeUpstream, Script
+
+from support import body, chat, stream_chat
 
 DIALECTS = ["cn", "intl"]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_stream_shape_and_text(client: httpx.AsyncClient, fake: FakeUpstream, dialect: str) -> None:
+async def test_stream_shape_and_text(
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
+) -> None:
     fake.enqueue(dialect, Script(answer="你好，世界！Hello 🌍 world."))
     result = await stream_chat(client, dialect, body("hi"))
     assert result.status == 200
@@ -34,7 +38,7 @@ async def test_stream_shape_and_text(client: httpx.AsyncClient, fake: FakeUpstre
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_non_stream_is_the_same_answer(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     fake.enqueue(dialect, Script(answer="同一个答案 same answer"))
     streamed = await stream_chat(client, dialect, body("q"))
@@ -52,7 +56,7 @@ async def test_non_stream_is_the_same_answer(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_default_answer_echoes_the_prompt(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     result = await stream_chat(client, dialect, body("what is 2+2?"))
     assert result.content == "Echo: what is 2+2?"
@@ -73,7 +77,7 @@ async def test_default_answer_echoes_the_prompt(
     [{"reasoning_effort": "high"}, {"enable_thinking": True}, {"model": "qwen-thinking"}],
 )
 async def test_reasoning_arrives_as_reasoning_content(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str, switch: dict[str, Any]
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect, switch: dict[str, Any]
 ) -> None:
     fake.enqueue(dialect, Script(answer="323", reasoning="17×19 = 17×20 − 17 = 323"))
     result = await stream_chat(client, dialect, body("17*19?", **switch))
@@ -89,7 +93,7 @@ async def test_reasoning_arrives_as_reasoning_content(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_reasoning_in_non_stream_and_fast_suffix(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     fake.enqueue(dialect, Script(answer="ok", reasoning="thinking it over"))
     data = (await chat(client, dialect, body("x", reasoning_effort="medium"))).json()
@@ -108,14 +112,15 @@ async def test_intl_detail_thinking_format(make_server: Any, fake: FakeUpstream)
     async with httpx.AsyncClient(base_url=url) as client:
         result = await stream_chat(client, "intl", body("x", enable_thinking=True))
     assert result.reasoning == "step one, step two"
-    assert fake.chat_requests("intl")[-1].json()["messages"][0]["feature_config"][
-        "thinking_format"
-    ] == "detail"
+    assert (
+        fake.chat_requests("intl")[-1].json()["messages"][0]["feature_config"]["thinking_format"]
+        == "detail"
+    )
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_reasoning_inside_think_tags_when_configured(
-    make_server: Any, fake: FakeUpstream, dialect: str
+    make_server: Any, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     url = make_server(reasoning_in_content=True)
     fake.enqueue(dialect, Script(answer="final", reasoning="because"))
@@ -130,7 +135,7 @@ async def test_reasoning_inside_think_tags_when_configured(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_include_usage_reports_upstream_counts(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     fake.enqueue(dialect, Script(answer="abcdef", usage_numbers=(842, 11)))
     result = await stream_chat(client, dialect, body("x", stream_options={"include_usage": True}))
@@ -144,7 +149,7 @@ async def test_include_usage_reports_upstream_counts(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_usage_is_estimated_and_says_so_when_upstream_has_none(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     fake.enqueue(dialect, Script(answer="four words right here", usage=False))
     result = await stream_chat(
@@ -182,7 +187,7 @@ ANSWER = "千问回答：多字节字符🌍与 ASCII 混排, tail."
     [("cn", v) for v in CN_VARIANTS] + [("intl", v) for v in INTL_VARIANTS],
 )
 async def test_framing_variants_give_identical_answers(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str, variant: dict[str, Any]
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect, variant: dict[str, Any]
 ) -> None:
     fake.enqueue(dialect, Script(answer=ANSWER, reasoning="想一想", **variant))
     result = await stream_chat(client, dialect, body("x", enable_thinking=True))
@@ -204,10 +209,15 @@ async def test_cn_progress_and_placeholders_never_leak(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_search_results_become_citations(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     sources = [
-        {"title": "Qwen", "url": "https://qwen.example/a", "hostname": "qwen.example", "snippet": "s"},
+        {
+            "title": "Qwen",
+            "url": "https://qwen.example/a",
+            "hostname": "qwen.example",
+            "snippet": "s",
+        },
         {"title": "B", "url": "https://b.example/b", "hostname": "b.example", "snippet": "t"},
     ]
     fake.enqueue(dialect, Script(answer="See [[1]].", search_results=sources))

@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from support import CN_TICKET, INTL_JWT, body, chat, stream_chat
 
-from qwen_free_api.credentials import mask
+from qwen_free_api.credentials import Dialect, mask
 from qwen_free_api.testing import FakeUpstream, Script
+
+from support import CN_TICKET, INTL_JWT, body, chat, stream_chat
 
 # (dialect, fake error, HTTP status, OpenAI error type, Retry-After)
 BEFORE_FIRST_BYTE = [
@@ -48,10 +49,10 @@ def _check_error(data: dict[str, Any], kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("dialect", "name", "status", "kind", "retry"), BEFORE_FIRST_BYTE)
 @pytest.mark.parametrize("stream", [True, False])
-async def test_errors_before_the_first_byte_are_statuses(  # noqa: PLR0913
+async def test_errors_before_the_first_byte_are_statuses(
     client: httpx.AsyncClient,
     fake: FakeUpstream,
-    dialect: str,
+    dialect: Dialect,
     name: str,
     status: int,
     kind: str,
@@ -61,7 +62,11 @@ async def test_errors_before_the_first_byte_are_statuses(  # noqa: PLR0913
     fake.enqueue(dialect, Script(error=name))
     if stream:
         result = await stream_chat(client, dialect, body("x"))
-        got_status, headers, data = result.status, result.headers, httpx.Response(200, text=result.raw).json()
+        got_status, headers, data = (
+            result.status,
+            result.headers,
+            httpx.Response(200, text=result.raw).json(),
+        )
     else:
         response = await chat(client, dialect, body("x"))
         got_status, headers, data = response.status_code, dict(response.headers), response.json()
@@ -86,7 +91,7 @@ AFTER_FIRST_BYTE = [
 
 @pytest.mark.parametrize(("dialect", "name", "kind"), AFTER_FIRST_BYTE)
 async def test_errors_after_the_first_byte_are_in_band(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str, name: str, kind: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect, name: str, kind: str
 ) -> None:
     fake.enqueue(dialect, Script(answer="partial answer here", error=name, error_after=2))
     result = await stream_chat(client, dialect, body("x"))
@@ -110,7 +115,7 @@ async def test_mid_stream_quota_without_streaming_is_a_429(
 
 @pytest.mark.parametrize("dialect", ["cn", "intl"])
 async def test_stream_closed_without_finish_ends_with_error_and_done(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: str
+    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     fake.enqueue(dialect, Script(answer="cut short here", close_early=True))
     result = await stream_chat(client, dialect, body("x"))
@@ -124,7 +129,7 @@ async def test_stream_closed_without_finish_ends_with_error_and_done(
 
 @pytest.mark.parametrize("dialect", ["cn", "intl"])
 async def test_stalled_upstream_times_out_in_band(
-    make_server: Any, fake: FakeUpstream, dialect: str
+    make_server: Any, fake: FakeUpstream, dialect: Dialect
 ) -> None:
     url = make_server(read_timeout=1.0)
     fake.enqueue(dialect, Script(answer="slow answer", stall_after=1))

@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from support import CREDENTIALS, body, chat, make_jwt, settings_for
 
 from qwen_free_api.app import UnsafeSettings, check_settings
 from qwen_free_api.testing import FakeUpstream
+
+from support import CREDENTIALS, body, chat, make_jwt, settings_for
 
 
 async def test_ping(client: httpx.AsyncClient) -> None:
@@ -51,7 +52,9 @@ async def test_models_without_credentials_use_the_builtin_list(client: httpx.Asy
         (make_jwt({"id": "u", "exp": 1}), False),
     ],
 )
-async def test_token_check(client: httpx.AsyncClient, fake: FakeUpstream, token: str, live: bool) -> None:
+async def test_token_check(
+    client: httpx.AsyncClient, fake: FakeUpstream, token: str, live: bool
+) -> None:
     response = await client.post("/token/check", json={"token": token})
     assert response.status_code == 200
     assert response.json() == {"live": live}

@@ -8,25 +8,33 @@ from typing import Any
 
 import openai
 import pytest
-from support import CREDENTIALS
 
+from qwen_free_api.credentials import Dialect
 from qwen_free_api.testing import FakeUpstream, Script
+
+from support import CREDENTIALS
 
 DIALECTS = ["cn", "intl"]
 
 
 @pytest.fixture
 async def sdk(server: str) -> AsyncIterator[Any]:
-    async def make(dialect: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
+    clients: list[openai.AsyncOpenAI] = []
+
+    async def make(dialect: Dialect) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(
             base_url=server + "/v1", api_key=CREDENTIALS[dialect], max_retries=0, timeout=30
         )
+        clients.append(client)
+        return client
 
     yield make
+    for client in clients:
+        await client.close()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_sdk_create(sdk: Any, fake: FakeUpstream, dialect: str) -> None:
+async def test_sdk_create(sdk: Any, fake: FakeUpstream, dialect: Dialect) -> None:
     fake.enqueue(dialect, Script(answer="Hello from Qwen", reasoning="be nice"))
     client = await sdk(dialect)
     completion = await client.chat.completions.create(
@@ -40,8 +48,10 @@ async def test_sdk_create(sdk: Any, fake: FakeUpstream, dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_sdk_stream_with_usage(sdk: Any, fake: FakeUpstream, dialect: str) -> None:
-    fake.enqueue(dialect, Script(answer="流式 streamed answer", reasoning="思考", usage_numbers=(5, 7)))
+async def test_sdk_stream_with_usage(sdk: Any, fake: FakeUpstream, dialect: Dialect) -> None:
+    fake.enqueue(
+        dialect, Script(answer="流式 streamed answer", reasoning="思考", usage_numbers=(5, 7))
+    )
     client = await sdk(dialect)
     stream = await client.chat.completions.create(
         model="qwen3.7-plus",
@@ -78,10 +88,10 @@ async def test_sdk_stream_with_usage(sdk: Any, fake: FakeUpstream, dialect: str)
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
-async def test_sdk_error_classes(  # noqa: PLR0913
+async def test_sdk_error_classes(
     sdk: Any,
     fake: FakeUpstream,
-    dialect: str,
+    dialect: Dialect,
     name: str,
     exception: type[openai.APIStatusError],
     status: int,
@@ -94,7 +104,7 @@ async def test_sdk_error_classes(  # noqa: PLR0913
             model="qwen", messages=[{"role": "user", "content": "hi"}], stream=stream
         )
         if stream:
-            async for _ in result:  # type: ignore[union-attr]
+            async for _ in result:
                 pass
     assert caught.value.status_code == status
 

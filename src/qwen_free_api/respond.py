@@ -101,7 +101,10 @@ class EventStream(Response):
     """
 
     def __init__(self, body: AsyncIterator[bytes]) -> None:
-        super().__init__(headers=SSE_HEADERS, status_code=200)
+        # Not Response.__init__: it would add `content-length: 0`.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(k.encode(), v.encode()) for k, v in SSE_HEADERS.items()]
         self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 import random
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from qwen_free_api.errors import (
     RateLimited,
     Unauthenticated,
 )
-from qwen_free_api.events import StreamEvent, Usage
+from qwen_free_api.events import Opened, StreamEvent, Usage
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.settings import Settings
@@ -82,6 +83,8 @@ class Gateway:
             started = False
             try:
                 async for event in self.upstreams[credential.dialect].stream(chat, credential):
+                    if not started and not isinstance(event, Opened):
+                        yield Opened(f"{credential.dialect}.{uuid.uuid4().hex}", chat.model)
                     started = True
                     yield event
                 return

@@ -153,7 +153,7 @@ async def render_stream(events: AsyncIterator[StreamEvent], meta: Meta) -> Async
                     text, think_open = "<think>\n" + text, True
                 yield _delta(head, "content" if think_open else "reasoning_content", text)
             case Citations(items=items):
-                urls = json.dumps([c.url for c in items])
+                urls = json.dumps([c.url for c in items], ensure_ascii=False)
                 yield Frame(f'{head}{{}},"finish_reason":null}}],"citations":{urls}}}')
             case Heartbeat():
                 yield KEEPALIVE_FRAME
@@ -177,24 +177,28 @@ def _closing(head: str, finish: Finish, usage: Usage | None, think_open: bool) -
 
 
 def _delta(head: str, key: str, text: str) -> Frame:
-    return Frame(f'{head}{{"{key}":{json.dumps(text)}}},"finish_reason":null}}]}}')
+    return Frame(f'{head}{{"{key}":{_string(text)}}},"finish_reason":null}}]}}')
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _chunk_head(response_id: str, meta: Meta) -> str:
-    prefix = json.dumps(
-        {
-            "id": response_id,
-            "object": "chat.completion.chunk",
-            "created": meta.created,
-            "model": meta.model,
-        }
-    )
+    envelope = {
+        "id": response_id,
+        "object": "chat.completion.chunk",
+        "created": meta.created,
+        "model": meta.model,
+    }
+    prefix = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
     return prefix[:-1] + ',"choices":[{"index":0,"delta":'
 
 
 def _usage_chunk(head: str, usage: Usage) -> str:
     envelope = head[: head.index(',"choices"')]
-    return f'{envelope},"choices":[],"usage":{json.dumps(usage_object(usage))}}}'
+    usage_json = json.dumps(usage_object(usage), separators=(",", ":"))
+    return f'{envelope},"choices":[],"usage":{usage_json}}}'
 
 
 def usage_object(usage: Usage) -> dict[str, Any]:

@@ -101,12 +101,14 @@ class Cn:
             bool(thinking),
             choice.search or chat.search,
         )
+        answered = False  # the session exists upstream once it sent a frame
         try:
             opened = Opened(conversation_id("cn", session_id, req_id, topic_id or req_id), model)
             async for event in self._signed_stream(credential, session_id, body, opened):
+                answered = True
                 yield event
         finally:
-            if ids is None and self._settings.delete_sessions:
+            if answered and ids is None and self._settings.delete_sessions:
                 self._janitor.spawn(
                     self.delete_session(credential, session_id), "deleting cn session"
                 )

@@ -25,7 +25,7 @@ from qwen_free_api.errors import (
 WAF_RETRY_AFTER = 60
 RATE_RETRY_AFTER = 60
 OVERLOAD_RETRY_AFTER = 30
-NOT_LOGGED_IN = {"NOT_LOGIN", "LOGIN_TICKET_INVALID", "Unauthorized", "unauthorized"}
+NOT_LOGGED_IN = {"NOT_LOGIN", "LOGIN_TICKET_INVALID", "Unauthorized", "unauthorized", 401, "401"}
 RATE_CODES = {"RateLimited", "Too_Many_Requests", "TooManyRequests"}
 SIGN_CODES = {"EX015", 1001, "1001"}
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curl_cffi import CurlHttpVersion, CurlOpt
 from curl_cffi import requests as curl
 
 from qwen_free_api.errors import UpstreamError, UpstreamTimeout
@@ -70,6 +71,9 @@ class Http:
             max_clients=settings.upstream_max_connections,
             timeout=(settings.connect_timeout, settings.read_timeout),
             allow_redirects=False,
+            # HTTP/2 over TLS as Chrome does, plain HTTP/1.1 without TLS (no h2c upgrade,
+            # which many servers, the fake upstream's included, do not speak).
+            curl_options={CurlOpt.HTTP_VERSION: CurlHttpVersion.V2TLS},
         )
 
     async def close(self) -> None:
@@ -109,11 +113,11 @@ class Http:
         task = response.astream_task
         if task is None or task.done():
             return
-        response.close()  # refuses further data
+        if response.quit_now is not None:
+            response.quit_now.set()  # refuses further data
         with contextlib.suppress(Exception):
-            self._session.acurl.remove_handle(response.curl)  # drops a stalled connection
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.shield(task)
+            self._session.acurl.remove_handle(response.curl)  # drops the connection now
+        await asyncio.wait({task})
 
 
 def _lower(headers: Any) -> dict[str, str]:

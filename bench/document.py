@@ -1,0 +1,156 @@
+"""The whole docs/performance.md: machine, method, tables and reading of one bench run."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import reading
+from clients import ClientResult
+from procs import ROOT
+from report import client_table, cpu_table, error_lines, level_table, server_log_lines
+from scenario import FRAMES, SETTLE, WARMUP_REQUESTS, PacingResult
+
+PACKAGES = ("uvicorn", "starlette", "curl_cffi", "aiohttp", "httpx", "uvloop")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Everything one bench run measured."""
+
+    pacings: list[PacingResult]
+    clients: list[ClientResult]
+    quick: bool
+    seconds: float
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def git_state() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " with uncommitted changes" if git("status", "--porcelain", "--", "src") else ""
+    return f"commit {head}{dirty}"
+
+
+def machine() -> str:
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    return (
+        f"Measured {now} on {len(os.sched_getaffinity(0))} cores (`nproc`), "
+        f"{cpu_model()}, Python {platform.python_version()}, Linux {platform.release()}; "
+        f"{versions}; the server at {git_state()}."
+    )
+
+
+METHOD = """\
+Everything runs on this one machine over 127.0.0.1: `bench/upstream.py`, a fake of the intl
+backend on raw asyncio streams (each completion: the `response.created` frame, {frames} answer
+frames each written and drained as its own HTTP chunk, the finished frame), the server
+(`qwen-free-api serve`, one process, `QFA_DELETE_SESSIONS=true`, so it also deletes each upstream
+chat), and an aiohttp load generator in the bench process with at most C requests in flight.
+
+- **TTFT**: from sending the request to the first SSE chunk with a non-empty
+  `choices[0].delta.content`. **Direct** makes the server's two upstream calls itself
+  (`chats/new`, then the completion stream) and times the first answer frame.
+  **Added TTFT** = server minus direct, each percentile computed separately.
+- **Errors**: non-200, a stream without `data: [DONE]`, an error chunk, or an exception.
+  **Relayed chunks** are the `data:` lines a client got, `[DONE]` not counted.
+- **CPU-s / 1k req**: utime+stime from `/proc/<pid>/stat` across the level (plus a
+  {settle} s settle for the background deletions), per 1,000 requests.
+  **Peak RSS**: `VmHWM` at the end of the level{rss}.
+- A warm-up of {warm} requests through the server and direct precedes the levels and is not
+  counted. Each pacing gets a fresh upstream and server."""
+
+
+def _method(run: Run) -> str:
+    rss_reset = all(result.rss_reset for result in run.pacings)
+    rss = ", reset before each level (`clear_refs`)" if rss_reset else ", the peak since start"
+    return METHOD.format(frames=FRAMES, settle=SETTLE, warm=WARMUP_REQUESTS, rss=rss)
+
+
+def _readings(run: Run) -> list[str]:
+    out: list[str] = []
+    if run.pacings:
+        first = run.pacings[0]
+        out += [reading.per_request_cost(first), reading.saturation(first)]
+        out += [reading.queueing(first), reading.memory(first)]
+        out += [reading.paced_demand(r) for r in run.pacings[1:] if r.pacing.pace_ms > 0]
+        out.append(reading.load_generator([row for r in run.pacings for row in r.rows]))
+    if run.clients:
+        out.append(reading.client_choice(run.clients))
+    if run.pacings:
+        out.append(reading.error_summary(run.pacings))
+    return [line for line in out if line]
+
+
+def _tables(run: Run) -> list[str]:
+    parts: list[str] = []
+    for result in run.pacings:
+        parts += [f"### {result.pacing.name.capitalize()}", level_table(result)]
+    if run.pacings:
+        parts += [
+            "### Where the CPU went (CPU-s per 1k requests, each process)",
+            cpu_table(run.pacings),
+        ]
+    if run.clients:
+        parts += [
+            f"### Upstream HTTP clients ({FRAMES} frames back to back, one process per client)",
+            client_table(run.clients),
+        ]
+    return parts
+
+
+def _problems(run: Run) -> list[str]:
+    parts: list[str] = []
+    errors = error_lines(run.pacings)
+    if errors:
+        parts += ["### Errors seen by the load generator", "\n".join(errors)]
+    log = server_log_lines(run.pacings)
+    if log:
+        parts += ["### Server stderr (distinct lines, most frequent first)", "\n".join(log)]
+    return parts
+
+
+def render(run: Run, sizes: Sequence[str]) -> str:
+    scope = "a `--quick` run (a tenth of the requests)" if run.quick else "a full run"
+    parts = [
+        "# Performance",
+        "Streaming chat completions through `qwen-free-api` against a local fake of the intl "
+        f"backend, and the upstream HTTP clients it could use. {machine()}",
+        "## Reproduce",
+        "```sh\n.venv/bin/python bench/run.py            # ~4 min; --quick for a small run\n```",
+        f"This file was written by {scope} that took {run.seconds:.0f} s ({', '.join(sizes)}). "
+        "It is overwritten by every run; every figure below comes from that run.",
+        "## Method",
+        _method(run),
+        "## Results",
+        *_tables(run),
+        "## Reading",
+        *_readings(run),
+        *_problems(run),
+    ]
+    return "\n\n".join(parts) + "\n"
