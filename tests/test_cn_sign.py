@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from qwen_free_api.upstreams.cn_sign import Device, body_sign, request_sign, signed_headers
+from qwen_free_api.testing import FakeUpstream
+from qwen_free_api.upstreams.cn_sign import (
+    Device,
+    Signer,
+    body_sign,
+    request_sign,
+    signed_headers,
+)
+from qwen_free_api.upstreams.http import Http
+
+from support import settings_for
 
 DVIDN = "eCy#AAFAKEDEVICEIDFORTESTS"
 KP = "tytk_hash:0123456789abcdef0123456789abcdef"
@@ -61,3 +71,23 @@ def test_signed_headers_consume_one_salt_each() -> None:
     assert by_salt[SALT]["clt-acs-sign"] == "CK9x+yiHyZD/vpj3FiVUFGsLCbgk9d0Orm+OOzARaYc="
     assert by_salt[SALT]["clt-acs-request-params"] == ",".join(k for k, _ in PAIRS)
     assert by_salt[SALT]["eo-clt-acs-kp"] == ""
+
+
+async def test_exhausted_salt_pool_registers_again_before_signing(
+    fake: FakeUpstream, fake_server: tuple[FakeUpstream, str]
+) -> None:
+    _, url = fake_server
+    http = Http(settings_for(url))
+    try:
+        signer = Signer(http, url, "https://www.qianwen.com")
+        first = await signer.headers("tk-salt-test", PAIRS, BODY)
+        device = signer._devices["tk-salt-test"]
+        assert len(device.salts) > 3
+        del device.salts[3:]  # as if nearly every salt had been used
+        second = await signer.headers("tk-salt-test", PAIRS, BODY)
+    finally:
+        await http.close()
+    registrations = [r for r in fake.requests if r.path.endswith("/access/register")]
+    assert len(registrations) == 2
+    assert second["eo-clt-sacsft"] and second["eo-clt-sacsft"] != first["eo-clt-sacsft"]
+    assert second["eo-clt-dvidn"] != first["eo-clt-dvidn"]
