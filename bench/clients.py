@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pool import run_async, run_bounded
-from procs import bench_upstream, cpu_seconds, raise_open_file_limit
+from procs import bench_upstream, cpu_seconds, peak_rss_mib, raise_open_file_limit
 
 if TYPE_CHECKING:
     from curl_cffi.requests import AsyncSession, Response
@@ -166,7 +167,7 @@ async def _level(name: str, url: str, concurrency: int, count: int, upstream_pid
     finally:
         await streamer.close()
     failed = batch.results.count(False) + batch.unfinished
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib(os.getpid())  # not ru_maxrss: that keeps the forking parent's peak
     first = errors[0] if errors else ("deadline passed" if batch.unfinished else None)
     result = ClientResult(name, concurrency, count, failed, batch.wall, cpu, upstream, rss, first)
     return json.dumps(asdict(result))

@@ -98,7 +98,8 @@ def _readings(run: Run) -> list[str]:
         first = run.pacings[0]
         out += [reading.per_request_cost(first), reading.saturation(first)]
         out += [reading.queueing(first), reading.memory(first)]
-        out += [reading.paced_demand(r) for r in run.pacings[1:] if r.pacing.pace_ms > 0]
+        for paced in (r for r in run.pacings[1:] if r.pacing.pace_ms > 0):
+            out += [reading.paced_demand(paced), reading.wakeups(first, paced)]
         out.append(reading.load_generator([row for r in run.pacings for row in r.rows]))
     if run.clients:
         out.append(reading.client_choice(run.clients))

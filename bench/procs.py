@@ -96,7 +96,9 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+def _spawn(
+    name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Child:
     stderr = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")  # noqa: SIM115
     process = subprocess.Popen(
         argv,
@@ -104,7 +106,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> Chi
         stdout=subprocess.PIPE,
         stderr=stderr,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         start_new_session=True,  # a Ctrl-C reaches only the bench, which then stops its children
     )
     return Child(name, process, stderr)
@@ -165,16 +167,24 @@ def _wait_for_ping(child: Child, url: str, timeout: float) -> None:
     raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f} s")
 
 
-@contextlib.contextmanager
-def api_server(upstream_url: str) -> Iterator[tuple[Child, str]]:
-    """Run `qwen-free-api serve` against the bench upstream; yields the child and its URL."""
-    port = free_port()
+def server_command() -> list[str]:
+    """`qwen-free-api` from this virtualenv, or `python -m qwen_free_api`."""
     script = VENV_BIN / "qwen-free-api"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "qwen_free_api"]
-    argv = [*command, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "qwen_free_api"]
+
+
+@contextlib.contextmanager
+def api_server(upstream_url: str, command: list[str] | None = None) -> Iterator[tuple[Child, str]]:
+    """Run `qwen-free-api serve` against the bench upstream; yields the child and its URL.
+
+    The server gets no QFA_* variable of ours and runs in bench/, away from any `.env`.
+    """
+    port = free_port()
+    argv = [*(command or server_command()), "serve", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--intl-base-url", upstream_url, "--log-level", "warning"]
-    env = {**os.environ, "QFA_DELETE_SESSIONS": "true"}
-    child = _spawn("server", argv, env)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QFA_")}
+    env["QFA_DELETE_SESSIONS"] = "true"
+    child = _spawn("server", argv, env, cwd=BENCH_DIR)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_ping(child, base + "/ping", timeout=60)

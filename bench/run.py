@@ -31,8 +31,11 @@ def _plan_text(pacings: list[Pacing], client_plan: tuple[tuple[int, int], ...] |
 
 def _clients(plan: tuple[tuple[int, int], ...]) -> list[ClientResult]:
     print("upstream HTTP clients", flush=True)
+    started = time.monotonic()
     with bench_upstream(FRAMES, 0) as (upstream, base):
-        return compare(completion_url(base), upstream.pid, plan)
+        results = compare(completion_url(base), upstream.pid, plan)
+    print(f"  {len(results)} runs in {time.monotonic() - started:.1f} s", flush=True)
+    return results
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from procs import Child, api_server, bench_upstream, cpu_seconds, peak_rss_mib, 
 from stats import Costs, Row, Summary, summarize
 
 FRAMES = 100
-WARMUP_CONCURRENCY = 10
+WARMUP_CONCURRENCY = 50  # one wave, so a paced warm-up takes one answer's time
 WARMUP_REQUESTS = 50
 SETTLE = 0.5  # seconds for the server's background session deletions to finish
 LEVEL_DEADLINE = 90.0  # seconds one side of one level may take at most
@@ -71,31 +71,32 @@ def _warm_up(procs: Processes) -> None:
         _measure(procs, target, WARMUP_CONCURRENCY, WARMUP_REQUESTS)
 
 
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(f"  {text}", flush=True)
+
+
 def run_pacing(pacing: Pacing, progress: bool = True) -> PacingResult:
     """Start a bench upstream and a server for this pacing, run every level, stop both."""
     rows: list[Row] = []
-    started = time.monotonic()
+    clock = time.monotonic()
     with (
         bench_upstream(FRAMES, pacing.pace_ms) as (upstream, upstream_url),
         api_server(upstream_url) as (server, server_url),
     ):
         procs = Processes(server, server_url, upstream, upstream_url)
         _warm_up(procs)
-        if progress:
-            print(f"  started and warmed up in {time.monotonic() - started:.1f} s", flush=True)
+        _say(progress, f"started and warmed up in {time.monotonic() - clock:.1f} s")
         rss_reset = reset_peak_rss(server.pid)
         for concurrency, count in pacing.plan:
-            level_started = time.monotonic()
+            clock = time.monotonic()
             row = _level(procs, concurrency, count, rss_reset)
             rows.append(row)
-            if progress:
-                print(
-                    f"  {pacing.name} C={concurrency}: {count} requests, "
-                    f"{row.server.errors} errors through the server, "
-                    f"{row.direct.errors} direct, {time.monotonic() - level_started:.1f} s",
-                    flush=True,
-                )
-        stopping = time.monotonic()
-    if progress:
-        print(f"  stopped in {time.monotonic() - stopping:.1f} s", flush=True)
+            _say(
+                progress,
+                f"C={concurrency}: {count} requests, {row.server.errors} errors through the "
+                f"server, {row.direct.errors} direct, {time.monotonic() - clock:.1f} s",
+            )
+        clock = time.monotonic()
+    _say(progress, f"stopped in {time.monotonic() - clock:.1f} s")
     return PacingResult(pacing, rows, server.log, rss_reset)

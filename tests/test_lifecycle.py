@@ -66,13 +66,15 @@ async def test_slow_first_byte_gets_keepalives_then_the_answer(
     assert result.done
 
 
-async def test_upstream_keepalives_are_relayed_as_comments(
-    client: httpx.AsyncClient, fake: FakeUpstream
+async def test_intl_keepalive_frames_do_not_commit_the_response(
+    make_server: Any, fake: FakeUpstream
 ) -> None:
+    url = make_server(first_event_timeout=0.05, keepalive_interval=0.05)
     fake.enqueue("intl", Script(answer="drawn", first_byte_delay=0.5, keepalive_every=0.1))
-    result = await stream_chat(client, "intl", body("x"))
-    head, _, tail = result.raw.partition(": keep-alive\n\n")
-    assert '"role":"assistant"' in head and '"content":"dra' in tail
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        result = await stream_chat(client, "intl", body("x"))
+    assert result.raw.startswith(": keep-alive\n\n")
+    assert result.chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert result.content == "drawn"
 
 

@@ -19,10 +19,11 @@ async def test_ping(client: httpx.AsyncClient) -> None:
 
 
 async def test_models_come_from_the_upstreams_with_suffixes_and_aliases(
-    client: httpx.AsyncClient, fake: FakeUpstream
+    make_server: Any, fake: FakeUpstream
 ) -> None:
     seed = f"{CREDENTIALS['cn']},{CREDENTIALS['intl']}"
-    response = await client.get("/v1/models", headers={"authorization": f"Bearer {seed}"})
+    async with httpx.AsyncClient(base_url=make_server()) as client:
+        response = await client.get("/v1/models", headers={"authorization": f"Bearer {seed}"})
     assert response.status_code == 200
     data = response.json()
     assert data["object"] == "list"

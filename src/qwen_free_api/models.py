@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,17 @@ class Catalogue:
             return alias
         log.debug("unknown model %r, using %s", base, self._default)
         return self._default
+
+    async def warm(
+        self,
+        fetch: Callable[[], Awaitable[list[ModelInfo]]],
+        background: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        """Before a chat: fetch the list once (so new models resolve), later refresh behind."""
+        if self._fetched_at == 0.0:
+            await self.refresh(fetch)
+        elif self.stale() and not self._lock.locked():
+            background(self.refresh(fetch))
 
     def stale(self) -> bool:
         return time.monotonic() - self._fetched_at > self._ttl

@@ -20,7 +20,7 @@ from qwen_free_api.errors import (
     RateLimited,
     Unauthenticated,
 )
-from qwen_free_api.events import Opened, StreamEvent, Usage
+from qwen_free_api.events import Heartbeat, Opened, StreamEvent, Usage
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.settings import Settings
@@ -72,26 +72,47 @@ class Gateway:
         return Caller(tuple(parse_credentials(key)))
 
     async def stream(self, chat: ChatRequest, caller: Caller) -> AsyncIterator[StreamEvent]:
-        """Answer with one credential; before the first event, fail over to another."""
+        """Answer with one credential; until the answer starts, fail over to another.
+
+        The stream starts with `Opened`, held back until the first real event, so that an error
+        between the upstream's acceptance and its first words can still fail over or become an
+        HTTP status.
+        """
         candidates = list(caller.credentials)
         if not candidates:
             raise NoCredential("no upstream credential is configured")
         random.shuffle(candidates)
         if self.settings.log_prompts:
             log.debug("prompt for %s: %r", chat.model, chat.prompt_text())
-        for attempt, credential in enumerate(candidates[:MAX_ATTEMPTS], start=1):
+        attempts = min(len(candidates), MAX_ATTEMPTS)
+        for attempt, credential in enumerate(candidates[:attempts], start=1):
             started = False
             try:
-                async for event in self.upstreams[credential.dialect].stream(chat, credential):
-                    if not started and not isinstance(event, Opened):
-                        yield Opened(f"{credential.dialect}.{uuid.uuid4().hex}", chat.model)
+                async for event in self._started(chat, credential):
                     started = True
                     yield event
                 return
             except FAILOVER as error:
-                if started or attempt == min(len(candidates), MAX_ATTEMPTS):
+                if started or attempt == attempts:
                     raise
                 log.warning("%s failed (%s); trying another credential", credential.masked, error)
+
+    async def _started(
+        self, chat: ChatRequest, credential: Credential
+    ) -> AsyncIterator[StreamEvent]:
+        """One upstream's events, `Opened` held back until the first real event."""
+        opened: Opened | None = None
+        started = False
+        async for event in self.upstreams[credential.dialect].stream(chat, credential):
+            if not started:
+                if isinstance(event, Opened):
+                    opened = event
+                    continue
+                if isinstance(event, Heartbeat):
+                    continue
+                started = True
+                yield opened or Opened(f"{credential.dialect}.{uuid.uuid4().hex}", chat.model)
+            yield event
 
     def estimate(self, chat: ChatRequest, text: str, reasoning: str) -> Usage:
         """A local token count, for when the upstream reported none."""

@@ -93,6 +93,10 @@ class Intl:
         }
 
     async def stream(self, chat: ChatRequest, credential: Credential) -> AsyncIterator[StreamEvent]:
+        await self.catalogue.warm(
+            lambda: self.list_models(credential),
+            lambda work: self._janitor.spawn(work, "refreshing the model list"),
+        )
         choice = split_suffixes(chat.model)
         model = self.catalogue.resolve(choice.base)
         thinking = choice.thinking if choice.thinking is not None else chat.thinking
