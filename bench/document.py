@@ -14,7 +14,15 @@ from pathlib import Path
 import reading
 from clients import ClientResult
 from procs import ROOT
-from report import client_table, cpu_table, error_lines, level_table, server_log_lines
+from profiling import Profile
+from report import (
+    client_table,
+    cpu_table,
+    error_lines,
+    level_table,
+    profile_tables,
+    server_log_lines,
+)
 from scenario import FRAMES, SETTLE, WARMUP_REQUESTS, PacingResult
 
 PACKAGES = ("uvicorn", "starlette", "curl_cffi", "aiohttp", "httpx", "uvloop")
@@ -28,6 +36,7 @@ class Run:
     clients: list[ClientResult]
     quick: bool
     seconds: float
+    profile: Profile | None = None
 
 
 def cpu_model() -> str:
@@ -125,6 +134,34 @@ def _tables(run: Run) -> list[str]:
     return parts
 
 
+def _profile(profile: Profile | None) -> list[str]:
+    if profile is None:
+        return []
+    summary = profile.summary
+    return [
+        "## Where the server's CPU goes (`--profile`)",
+        f"cProfile inside the server during one back-to-back level, C={profile.concurrency}, "
+        f"{summary.requests:,} requests ({summary.errors:,} errors, {summary.wall:.1f} s under "
+        f"the profiler): {profile.total:.1f} s of own time in all, "
+        f"{profile.total / summary.requests * 1000:.1f} ms per answer. The profiler slows "
+        "Python code more than C code, so read the shares, not the absolute times; time in "
+        "C extensions (uvloop, httptools) and in system calls counts toward the Python "
+        "function that called them.",
+        *profile_tables(profile),
+        *_top_function(profile),
+    ]
+
+
+def _top_function(profile: Profile) -> list[str]:
+    if not profile.functions or not profile.total:
+        return []
+    name, calls, own = profile.functions[0]
+    return [
+        f"The costliest single function is `{name}`: {own / profile.total * 100:.0f}% of all "
+        f"own time, {own / calls * 1e6:.0f} µs for each of its {calls:,} calls."
+    ]
+
+
 def _problems(run: Run) -> list[str]:
     parts: list[str] = []
     errors = error_lines(run.pacings)
@@ -132,7 +169,12 @@ def _problems(run: Run) -> list[str]:
         parts += ["### Errors seen by the load generator", "\n".join(errors)]
     log = server_log_lines(run.pacings)
     if log:
-        parts += ["### Server stderr (distinct lines, most frequent first)", "\n".join(log)]
+        parts += [
+            "### Server stderr (distinct lines, most frequent first)",
+            "The bench upstream answers only `chats/new`, the completion and the deletion, and "
+            "404 to anything else, such as the model list.",
+            "\n".join(log),
+        ]
     return parts
 
 
@@ -152,6 +194,7 @@ def render(run: Run, sizes: Sequence[str]) -> str:
         *_tables(run),
         "## Reading",
         *_readings(run),
+        *_profile(run.profile),
         *_problems(run),
     ]
     return "\n\n".join(parts) + "\n"

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from clients import ClientResult
+from profiling import Profile
 from scenario import PacingResult
 from stats import Row
 
@@ -16,7 +17,8 @@ def fmt(value: float, digits: int = 1) -> str:
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    rule = "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -139,3 +141,22 @@ def server_log_lines(results: Sequence[PacingResult], limit: int = 12) -> list[s
             if text.strip():
                 counts[text.strip()[:200]] += 1
     return [f"    {count}× {text}" for text, count in counts.most_common(limit)]
+
+
+def profile_tables(profile: Profile) -> list[str]:
+    """Own time by component and the costliest functions, as shares of all profiled time."""
+
+    def share(seconds: float) -> str:
+        return fmt(seconds / profile.total * 100 if profile.total else math.nan)
+
+    components = table(
+        ("component", "own time (%)"), [(name, share(own)) for name, own in profile.components]
+    )
+    functions = table(
+        ("function", "calls", "own time (%)", "µs per call"),
+        [
+            (f"`{name}`", f"{calls:,}", share(own), fmt(own / calls * 1e6 if calls else math.nan))
+            for name, calls, own in profile.functions
+        ],
+    )
+    return [components, functions]

@@ -11,6 +11,7 @@ from clients import PLAN as CLIENT_PLAN
 from clients import ClientResult, compare, completion_url, scaled
 from document import Run, render
 from procs import ROOT, bench_upstream, raise_open_file_limit
+from profiling import Profile, profile_server
 from scenario import FRAMES, Pacing, PacingResult, run_pacing
 
 BACK_TO_BACK = Pacing("back-to-back", 0.0, ((1, 200), (100, 2000), (1000, 3000)))
@@ -38,11 +39,24 @@ def _clients(plan: tuple[tuple[int, int], ...]) -> list[ClientResult]:
     return results
 
 
+def _profile() -> Profile:
+    print("server under cProfile", flush=True)
+    started = time.monotonic()
+    profile = profile_server()
+    print(
+        f"  {profile.summary.requests} requests in {time.monotonic() - started:.1f} s", flush=True
+    )
+    return profile
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--skip-clients", action="store_true", help="no client comparison")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile the server on one level (~30 s)"
+    )
     args = parser.parse_args()
     divisor = QUICK_DIVISOR if args.quick else 1
     pacings = [_scaled(BACK_TO_BACK, divisor), _scaled(PACED, divisor)]
@@ -54,7 +68,8 @@ def main() -> int:
         print(pacing.name, flush=True)
         results.append(run_pacing(pacing))
     clients = _clients(client_plan) if client_plan is not None else []
-    run = Run(results, clients, args.quick, time.monotonic() - started)
+    profile = _profile() if args.profile else None
+    run = Run(results, clients, args.quick, time.monotonic() - started, profile)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(run, _plan_text(pacings, client_plan)))
     print(f"wrote {args.out} after {run.seconds:.0f} s", flush=True)

@@ -10,7 +10,6 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from qwen_free_api import sse
 from qwen_free_api.chat import ChatRequest
@@ -25,6 +24,7 @@ from qwen_free_api.upstreams import conversation_id, conversation_parts, failure
 from qwen_free_api.upstreams.cn_frames import Turn, frame_events
 from qwen_free_api.upstreams.cn_sign import Signer, encode_query
 from qwen_free_api.upstreams.http import Http, Reply
+from qwen_free_api.upstreams.replies import expect_stream, json_frame
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Cn:
         headers.update(await self._signer.headers(credential.secret, pairs, body))
         url = f"{self._settings.cn_base_url}/api/v2/chat?{encode_query(pairs)}"
         async with self._http.stream("POST", url, headers=headers, body=body) as reply:
-            await _check_reply(reply, credential)
+            await expect_stream(reply, credential)
             async for event in _events(reply, credential, opened):
                 yield event
 
@@ -169,14 +169,14 @@ class Cn:
         body = json.dumps({"session_id": session_id, "biz_id": "ai_qwen"}).encode()
         url = self._api_url("/api/v1/session/delete", credential)
         reply = await self._http.request("POST", url, headers=self._headers(credential), body=body)
-        data = failures._json(reply.body)
+        data = failures.parse_json(reply.body)
         if reply.status != 200 or not isinstance(data, dict) or data.get("success") is False:
             log.warning("cn session deletion failed (HTTP %s)", reply.status)
 
     async def check(self, credential: Credential) -> bool:
         url = self._api_url("/api/v2/session/page/list", credential)
         reply = await self._http.request("POST", url, headers=self._headers(credential), body=b"{}")
-        data = failures._json(reply.body)
+        data = failures.parse_json(reply.body)
         return reply.status == 200 and isinstance(data, dict) and data.get("success") is True
 
     async def list_models(self, credential: Credential) -> list[ModelInfo]:
@@ -184,7 +184,7 @@ class Cn:
         reply = await self._http.request("GET", url, headers=self._headers(credential))
         if reply.status != 200:
             raise failures.from_status(reply.status, reply.body, credential=credential.masked)
-        data = failures._json(reply.body)
+        data = failures.parse_json(reply.body)
         error = failures.failure_in(data, credential=credential.masked)
         if error is not None:
             raise error
@@ -245,15 +245,6 @@ def _payload(
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def _check_reply(reply: Reply, credential: Credential) -> None:
-    if reply.status != 200:
-        body = await reply.read(limit=64 << 10)
-        raise failures.from_status(reply.status, body, credential=credential.masked)
-    if "event-stream" not in reply.content_type:
-        body = await reply.read(limit=64 << 10)
-        raise failures.from_body(reply.content_type, body, credential=credential.masked)
-
-
 async def _events(
     reply: Reply, credential: Credential, opened: Opened
 ) -> AsyncIterator[StreamEvent]:
@@ -262,7 +253,7 @@ async def _events(
     async for message in sse.decode(reply.chunks()):
         if message.event == "complete" and message.data.strip() in ("true", ""):
             break
-        frame = _frame(message.data)
+        frame = json_frame(message.data)
         error = failures.failure_in(frame, credential=credential.masked)
         if error is not None:
             raise error
@@ -282,13 +273,3 @@ async def _events(
     for event in turn.flush():
         yield event
     yield turn.finish
-
-
-def _frame(data: str) -> dict[str, Any]:
-    try:
-        frame = json.loads(data)
-    except ValueError as error:
-        raise ProtocolError(f"the upstream sent a frame that is not JSON: {data[:80]!r}") from error
-    if not isinstance(frame, dict):
-        raise ProtocolError("the upstream sent a frame that is not a JSON object")
-    return frame

@@ -32,7 +32,7 @@ SIGN_CODES = {"EX015", 1001, "1001"}
 
 def from_status(status: int, body: bytes, *, credential: str) -> GatewayError:
     """An error for a non-200 upstream answer (the body is a hint, the status decides)."""
-    parsed = failure_in(_json(body), credential=credential) if body else None
+    parsed = failure_in(parse_json(body), credential=credential) if body else None
     if status == 401:
         return CredentialRejected(f"the upstream rejected credential {credential}")
     if status == 403 and isinstance(parsed, SigningFailed):
@@ -59,7 +59,7 @@ def from_body(content_type: str, body: bytes, *, credential: str) -> GatewayErro
             "the upstream answered with a WAF/captcha page; try again later",
             retry_after=WAF_RETRY_AFTER,
         )
-    parsed = failure_in(_json(body), credential=credential)
+    parsed = failure_in(parse_json(body), credential=credential)
     return parsed or ProtocolError("the upstream sent JSON where a stream was expected")
 
 
@@ -124,7 +124,7 @@ def _ret_text(ret: Any) -> str:
     return ";".join(str(item) for item in ret) if isinstance(ret, list) else str(ret)
 
 
-def _json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError:

@@ -32,6 +32,7 @@ from qwen_free_api.settings import Settings
 from qwen_free_api.snapshots import Differ
 from qwen_free_api.upstreams import conversation_id, conversation_parts, failures
 from qwen_free_api.upstreams.http import Http, Reply
+from qwen_free_api.upstreams.replies import expect_stream, json_frame
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class Intl:
             url = f"{self._base}/api/v2/chat/completions?chat_id={chat_id}"
             headers = self._headers(credential, chat_id)
             async with self._http.stream("POST", url, headers=headers, body=body) as reply:
-                await _check_reply(reply, credential)
+                await expect_stream(reply, credential)
                 async for event in self._events(reply, credential, chat_id, model):
                     yield event
         finally:
@@ -204,7 +205,7 @@ class Intl:
         async for message in sse.decode(reply.chunks()):
             if message.data == "[DONE]":
                 break
-            frame = _frame(message.data)
+            frame = json_frame(message.data)
             created = frame.get("response.created")
             if isinstance(created, dict):
                 response_id = str(created.get("response_id") or "")
@@ -237,7 +238,7 @@ class Intl:
         reply = await self._http.request("GET", url, headers=self._headers(credential))
         if reply.status != 200:
             return False
-        data = failures._json(reply.body)
+        data = failures.parse_json(reply.body)
         return isinstance(data, dict) and data.get("success") is not False and "data" in data
 
     async def list_models(self, credential: Credential) -> list[ModelInfo]:
@@ -253,35 +254,16 @@ class Intl:
         ]
 
 
-async def _check_reply(reply: Reply, credential: Credential) -> None:
-    if reply.status != 200:
-        body = await reply.read(limit=64 << 10)
-        raise failures.from_status(reply.status, body, credential=credential.masked)
-    if "event-stream" not in reply.content_type:
-        body = await reply.read(limit=64 << 10)
-        raise failures.from_body(reply.content_type, body, credential=credential.masked)
-
-
 def _json_ok(status: int, body: bytes, credential: Credential) -> dict[str, Any]:
     if status != 200:
         raise failures.from_status(status, body, credential=credential.masked)
-    data = failures._json(body)
+    data = failures.parse_json(body)
     error = failures.failure_in(data, credential=credential.masked)
     if error is not None:
         raise error
     if not isinstance(data, dict):
         raise ProtocolError("the upstream sent an unexpected JSON body")
     return data
-
-
-def _frame(data: str) -> dict[str, Any]:
-    try:
-        frame = json.loads(data)
-    except ValueError as error:
-        raise ProtocolError(f"the upstream sent a frame that is not JSON: {data[:80]!r}") from error
-    if not isinstance(frame, dict):
-        raise ProtocolError("the upstream sent a frame that is not a JSON object")
-    return frame
 
 
 def _frame_events(frame: dict[str, Any], turn: _Turn) -> list[StreamEvent]:
