@@ -54,7 +54,8 @@ class ClientResult:
 
     @property
     def per_second(self) -> float:
-        return self.requests / self.wall
+        """Complete streams per second."""
+        return (self.requests - self.errors) / self.wall
 
 
 class Streamer(Protocol):
@@ -184,6 +185,27 @@ def _plan_text(plan: tuple[tuple[int, int], ...]) -> str:
     return ",".join(f"{concurrency}:{count}" for concurrency, count in plan)
 
 
+def _run_worker(
+    name: str, argv: list[str], plan: tuple[tuple[int, int], ...]
+) -> list[ClientResult]:
+    """The worker's results; levels it did not report (it crashed, or hung) count as failed."""
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=WORKER_TIMEOUT, check=False
+        )
+        stdout, why = done.stdout, (done.stderr.strip().splitlines() or ["no stderr"])[-1]
+        why = f"worker exited with code {done.returncode}: {why}"
+    except subprocess.TimeoutExpired as expired:
+        out = expired.stdout or b""
+        stdout = out.decode() if isinstance(out, bytes) else out
+        why = f"worker killed after {WORKER_TIMEOUT:.0f} s"
+    results = [ClientResult(**json.loads(line)) for line in stdout.splitlines() if line]
+    nan = float("nan")
+    for concurrency, count in plan[len(results) :]:
+        results.append(ClientResult(name, concurrency, count, count, nan, nan, nan, nan, why))
+    return results
+
+
 def compare(
     url: str, upstream_pid: int, plan: tuple[tuple[int, int], ...] = PLAN
 ) -> list[ClientResult]:
@@ -192,12 +214,7 @@ def compare(
     for name in CLIENTS:
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--url", url]
         argv += ["--upstream-pid", str(upstream_pid), "--plan", _plan_text(plan)]
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=WORKER_TIMEOUT, check=False
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"client worker {name} failed:\n{done.stderr[-2000:]}")
-        results += [ClientResult(**json.loads(line)) for line in done.stdout.splitlines()]
+        results += _run_worker(name, argv, plan)
     return results
 
 

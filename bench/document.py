@@ -37,6 +37,7 @@ class Run:
     quick: bool
     seconds: float
     profile: Profile | None = None
+    load_before: float = 0.0  # the machine's 1-minute load average when the run started
 
 
 def cpu_model() -> str:
@@ -65,15 +66,25 @@ def git_state() -> str:
     return f"commit {head}{dirty}"
 
 
-def machine() -> str:
+def machine(load_before: float) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
     return (
         f"Measured {now} on {len(os.sched_getaffinity(0))} cores (`nproc`), "
         f"{cpu_model()}, Python {platform.python_version()}, Linux {platform.release()}; "
-        f"{versions}; the server at {git_state()}."
+        f"{versions}; the server at {git_state()}. The 1-minute load average was "
+        f"{load_before:.2f} when the run started (anything else running shares the 2 cores)."
     )
 
+
+REPRODUCE = """\
+```sh
+.venv/bin/python bench/run.py      # a few minutes; writes this file
+.venv/bin/python bench/run.py --quick --out /tmp/performance.md   # a tenth of the requests
+```
+
+`--skip-clients` leaves out the client comparison, `--profile` adds a cProfile of the server
+(about 30 s more). `bench/clients.py` and `bench/upstream.py` also run on their own."""
 
 METHOD = """\
 Everything runs on this one machine over 127.0.0.1: `bench/upstream.py`, a fake of the intl
@@ -84,13 +95,20 @@ chat), and an aiohttp load generator in the bench process with at most C request
 
 - **TTFT**: from sending the request to the first SSE chunk with a non-empty
   `choices[0].delta.content`. **Direct** makes the server's two upstream calls itself
-  (`chats/new`, then the completion stream) and times the first answer frame.
+  (`chats/new`, then the completion stream) and times the first answer frame; the server's
+  third call, the `DELETE` after the answer, has no direct counterpart.
   **Added TTFT** = server minus direct, each percentile computed separately.
 - **Errors**: non-200, a stream without `data: [DONE]`, an error chunk, or an exception.
-  **Relayed chunks** are the `data:` lines a client got, `[DONE]` not counted.
+  **Answers/s**: successful answers per second of the level's wall time. **Relayed chunks**
+  are the `data:` lines a client got, `[DONE]` not counted.
 - **CPU-s / 1k req**: utime+stime from `/proc/<pid>/stat` across the level (plus a
   {settle} s settle for the background deletions), per 1,000 requests.
-  **Peak RSS**: `VmHWM` at the end of the level{rss}.
+  **Busy cores**: CPU-seconds of server, upstream and load generator together per wall
+  second of the run through the server.
+- **Peak RSS**: `VmHWM` of the server at the end of the level{rss}.
+- **Upstream clients**: each client streams the bench upstream's completion in a fresh
+  process (CPU from `getrusage`, after a warm-up of max(20, C) requests); curl_cffi is set up
+  as the server sets it up (`impersonate="chrome"`, HTTP/2 only over TLS, `max_clients` = C).
 - A warm-up of {warm} requests through the server and direct precedes the levels and is not
   counted. Each pacing gets a fresh upstream and server."""
 
@@ -163,8 +181,17 @@ def _top_function(profile: Profile) -> list[str]:
 
 
 def _problems(run: Run) -> list[str]:
-    parts: list[str] = []
-    errors = error_lines(run.pacings)
+    parts = [
+        f"**The server exited by itself** (code {r.server_exit}) during the {r.pacing.name} run; "
+        "the levels after that point count its refused connections as errors."
+        for r in run.pacings
+        if r.server_exit is not None
+    ]
+    errors = error_lines(run.pacings) + [
+        f"- client {r.client}, C={r.concurrency}: {r.errors}×, first: `{r.first_error}`"
+        for r in run.clients
+        if r.errors
+    ]
     if errors:
         parts += ["### Errors seen by the load generator", "\n".join(errors)]
     log = server_log_lines(run.pacings)
@@ -183,9 +210,9 @@ def render(run: Run, sizes: Sequence[str]) -> str:
     parts = [
         "# Performance",
         "Streaming chat completions through `qwen-free-api` against a local fake of the intl "
-        f"backend, and the upstream HTTP clients it could use. {machine()}",
+        f"backend, and the upstream HTTP clients it could use. {machine(run.load_before)}",
         "## Reproduce",
-        "```sh\n.venv/bin/python bench/run.py            # ~4 min; --quick for a small run\n```",
+        REPRODUCE,
         f"This file was written by {scope} that took {run.seconds:.0f} s ({', '.join(sizes)}). "
         "It is overwritten by every run; every figure below comes from that run.",
         "## Method",

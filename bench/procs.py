@@ -34,6 +34,7 @@ class Child:
     process: subprocess.Popen[bytes]
     stderr: IO[bytes]
     log: str = ""  # its whole stderr, kept when it is stopped
+    exited_by_itself: int | None = None  # its exit code, if it was gone before we stopped it
 
     @property
     def pid(self) -> int:
@@ -115,7 +116,8 @@ def _spawn(
 def stop(child: Child) -> None:
     """Terminate a child, kill it if it lingers, and reap it."""
     process = child.process
-    if process.poll() is None:
+    child.exited_by_itself = process.poll()
+    if child.exited_by_itself is None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         try:

@@ -53,7 +53,8 @@ def saturation(result: PacingResult) -> str:
 def queueing(result: PacingResult) -> str:
     row = result.rows[-1]
     in_flight = min(row.concurrency, row.server.requests)
-    lifetime = in_flight / row.server.per_second if row.server.wall else math.nan
+    rate = row.server.per_second
+    lifetime = in_flight / rate if rate > 0 else math.nan
     share = row.server.ttft_p50 / lifetime if lifetime else math.nan
     text = (
         f"**First token under load.** {_name(result)} at C={row.concurrency}, the first token "
@@ -63,12 +64,13 @@ def queueing(result: PacingResult) -> str:
         f"an answer spends about {_ms(lifetime)} ms in flight ({in_flight:,} in flight / "
         f"{fmt(row.server.per_second)} answers/s, Little's law). "
     )
-    if share > 0.5:
+    if share > 0.5 and row.server.headers_p50 >= 0.8 * row.server.ttft_p50:
         text += (
-            f"So {fmt(share * 100, 0)}% of an answer's time passes before its first token: "
-            "setting up a turn (accept, `chats/new`, opening the upstream stream) takes several "
-            "event-loop turns, each behind every other stream in flight, and then the frames "
-            "already buffered upstream follow in a burst."
+            f"So {fmt(share * 100, 0)}% of an answer's time passes before its first token, "
+            "nearly all of it before the response headers, that is while the turn is set up "
+            "(accept, `chats/new`, opening the upstream stream): each of those steps waits "
+            "behind the relaying of every stream in flight, and once an answer starts, its "
+            "frames, already buffered upstream, follow in a burst."
         )
     else:
         text += f"The first token comes {fmt(share * 100, 0)}% of the way into an answer."
@@ -143,18 +145,18 @@ def load_generator(rows: Sequence[Row]) -> str:
 
 def client_choice(results: Sequence[ClientResult]) -> str:
     top = max(r.concurrency for r in results)
-    level = [r for r in results if r.concurrency == top]
+    level = [r for r in results if r.concurrency == top and not math.isnan(r.cpu)]
     curl = next((r for r in level if r.client == "curl_cffi"), None)
-    cheapest = min(level, key=lambda r: r.cpu_per_1k)
     if curl is None:
         return ""
+    cheapest = min(level, key=lambda r: r.cpu_per_1k)
     others = ", ".join(
         f"{r.client} {fmt(r.cpu_per_1k, 2)} ({fmt(r.wall, 2)} s)" for r in level if r is not curl
     )
     if cheapest is curl:
         verdict = "the cheapest of the three here"
     else:
-        ratio = curl.cpu_per_1k / cheapest.cpu_per_1k
+        ratio = curl.cpu_per_1k / cheapest.cpu_per_1k if cheapest.cpu_per_1k else math.nan
         verdict = f"{fmt(ratio, 1)}× the CPU of {cheapest.client}, the cheapest"
     return (
         f"**Upstream client.** Streaming 100-frame answers at C={top}, curl_cffi (Chrome "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ def _profile() -> Profile:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs" / "performance.md", help="the report to write"
+    )
     parser.add_argument("--skip-clients", action="store_true", help="no client comparison")
     parser.add_argument(
         "--profile", action="store_true", help="also profile the server on one level (~30 s)"
@@ -62,6 +65,7 @@ def main() -> int:
     pacings = [_scaled(BACK_TO_BACK, divisor), _scaled(PACED, divisor)]
     client_plan = None if args.skip_clients else scaled(CLIENT_PLAN, divisor)
     raise_open_file_limit()
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     results: list[PacingResult] = []
     for pacing in pacings:
@@ -69,7 +73,7 @@ def main() -> int:
         results.append(run_pacing(pacing))
     clients = _clients(client_plan) if client_plan is not None else []
     profile = _profile() if args.profile else None
-    run = Run(results, clients, args.quick, time.monotonic() - started, profile)
+    run = Run(results, clients, args.quick, time.monotonic() - started, profile, load_before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(run, _plan_text(pacings, client_plan)))
     print(f"wrote {args.out} after {run.seconds:.0f} s", flush=True)

@@ -13,7 +13,7 @@ from stats import Costs, Row, Summary, summarize
 FRAMES = 100
 WARMUP_CONCURRENCY = 50  # one wave, so a paced warm-up takes one answer's time
 WARMUP_REQUESTS = 50
-SETTLE = 0.5  # seconds for the server's background session deletions to finish
+SETTLE = 0.3  # seconds for the server's background session deletions to finish
 LEVEL_DEADLINE = 90.0  # seconds one side of one level may take at most
 
 
@@ -31,6 +31,7 @@ class PacingResult:
     pacing: Pacing
     rows: list[Row]
     server_log: str  # the server's stderr while this pacing ran
+    server_exit: int | None  # the server's exit code if it exited by itself
     rss_reset: bool  # VmHWM was reset before each level (else it is the peak since start)
 
 
@@ -99,4 +100,4 @@ def run_pacing(pacing: Pacing, progress: bool = True) -> PacingResult:
             )
         clock = time.monotonic()
     _say(progress, f"stopped in {time.monotonic() - clock:.1f} s")
-    return PacingResult(pacing, rows, server.log, rss_reset)
+    return PacingResult(pacing, rows, server.log, server.exited_by_itself, rss_reset)

@@ -28,6 +28,7 @@ class Summary:
 
     requests: int
     errors: int
+    answers: int  # successful answers
     error_kinds: Counter[str]
     ttft_p50: float  # seconds
     ttft_p99: float
@@ -37,7 +38,8 @@ class Summary:
 
     @property
     def per_second(self) -> float:
-        return self.requests / self.wall if self.wall else math.nan
+        """Successful answers per second."""
+        return self.answers / self.wall if self.wall else math.nan
 
     @property
     def chunks_per_second(self) -> float:
@@ -53,6 +55,7 @@ def summarize(batch: Batch[Sample]) -> Summary:
     return Summary(
         requests=len(batch.results) + batch.unfinished,
         errors=sum(kinds.values()),
+        answers=len(ok),
         error_kinds=kinds,
         ttft_p50=percentile(ttfts, 50),
         ttft_p99=percentile(ttfts, 99),

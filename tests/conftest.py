@@ -66,3 +66,28 @@ def make_server(fake_server: tuple[FakeUpstream, str]) -> Iterator[ServerFactory
 async def client(server: str) -> Any:
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
         yield http
+
+
+# The fake upstream's own tests use a fake of their own, module-scoped.
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[FakeUpstream, str]]:
+    upstream = FakeUpstream()
+    with ServerThread(upstream.app) as server:
+        yield upstream, server.url
+
+
+@pytest.fixture
+def up(served: tuple[FakeUpstream, str]) -> Iterator[FakeUpstream]:
+    upstream, _ = served
+    upstream.reset()
+    upstream.sign_mode = "off"
+    yield upstream
+    upstream.release()
+
+
+@pytest.fixture
+def http(served: tuple[FakeUpstream, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served[1], timeout=10) as client:
+        yield client
