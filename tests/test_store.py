@@ -25,10 +25,7 @@ async def stores(
     request: pytest.FixtureRequest, tmp_path: Path, redis_url: str
 ) -> AsyncIterator[tuple[Store, Store]]:
     """Two independent connections to one store (as two server processes would hold)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = redis_url
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else redis_url
     first, second = await open_store(url), await open_store(url)
     if request.param == "redis":
         await first._redis.flushdb()  # type: ignore[attr-defined]
