@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from qwen_free_api.app import create_app
 from qwen_free_api.testing import FakeUpstream, ServerThread
 
-from support import settings_for
+from support import clear_state, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -34,26 +35,32 @@ ServerFactory = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def default_server(fake_server: tuple[FakeUpstream, str]) -> Iterator[str]:
+def default_server(
+    fake_server: tuple[FakeUpstream, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     _, url = fake_server
-    with ServerThread(create_app(settings_for(url))) as thread:
-        yield thread.url
+    state = tmp_path_factory.mktemp("state") / "state.db"
+    with ServerThread(create_app(settings_for(url, state))) as thread:
+        yield thread.url, state
 
 
 @pytest.fixture
-def server(fake: FakeUpstream, default_server: str) -> str:
-    """Base URL of a seed-mode server wired to the fake (shared; the fake is reset per test)."""
-    return default_server
+def server(fake: FakeUpstream, default_server: tuple[str, Path]) -> str:
+    """Base URL of a seed-mode server wired to the fake (shared; fake and state reset per test)."""
+    url, state = default_server
+    clear_state(state)
+    return url
 
 
 @pytest.fixture
-def make_server(fake_server: tuple[FakeUpstream, str]) -> Iterator[ServerFactory]:
+def make_server(fake_server: tuple[FakeUpstream, str], tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a server with custom settings; stopped at the end of the test."""
     threads: list[ServerThread] = []
     _, url = fake_server
 
     def start(**overrides: Any) -> str:
-        thread = ServerThread(create_app(settings_for(url, **overrides))).start()
+        state = tmp_path / f"state-{len(threads)}.db"
+        thread = ServerThread(create_app(settings_for(url, state, **overrides))).start()
         threads.append(thread)
         return thread.url
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,8 +29,11 @@ INTL_JWT = make_jwt({"id": "user-1", "last_password_change": 0, "exp": int(time.
 CREDENTIALS = {"cn": CN_TICKET, "intl": INTL_JWT}
 
 
-def settings_for(fake_url: str, **overrides: Any) -> Settings:
+def settings_for(fake_url: str, state: Path | None = None, **overrides: Any) -> Settings:
+    """Settings that point every upstream at the fake; state in `state` (a fresh file)."""
+    store = f"sqlite:///{state}" if state else f"sqlite:///{tempfile.mkdtemp()}/state.db"
     values: dict[str, Any] = {
+        "store": store,
         "host": "127.0.0.1",
         "port": 0,
         "cn_base_url": fake_url,
@@ -36,6 +42,7 @@ def settings_for(fake_url: str, **overrides: Any) -> Settings:
         "intl_base_url": fake_url,
         "cn_origin": "https://www.qianwen.com",
         "read_timeout": 10.0,
+        "transient_cooldown": 0.0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -116,3 +123,10 @@ async def chat(
     headers = {"authorization": f"Bearer {token or CREDENTIALS[dialect]}"}
     payload = {**payload, "stream": False}
     return await client.post("/v1/chat/completions", json=payload, headers=headers)
+
+
+def clear_state(path: Path) -> None:
+    """Forget all health, leases, pauses and conversations of a test server's store."""
+    with sqlite3.connect(path, timeout=10) as db:
+        for table in ("health", "leases", "pauses", "conversations", "accounts"):
+            db.execute(f"DELETE FROM {table}")

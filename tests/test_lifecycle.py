@@ -4,6 +4,7 @@ upstream, slow upstreams get keep-alives, conversations continue, cn requests ar
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from qwen_free_api.credentials import Dialect
 from qwen_free_api.testing import FakeUpstream, Script
 
-from support import CREDENTIALS, body, chat, stream_chat
+from support import CREDENTIALS, body, chat, make_jwt, stream_chat
 
 DIALECTS = ["cn", "intl"]
 
@@ -157,7 +158,8 @@ def _registrations(fake: FakeUpstream) -> int:
 async def test_pool_mode_fails_over_before_the_first_byte(
     make_server: Any, fake: FakeUpstream
 ) -> None:
-    url = make_server(tokens=[CREDENTIALS["intl"], "intl:" + CREDENTIALS["intl"]], api_keys=["k1"])
+    other = make_jwt({"id": "user-2", "exp": int(time.time()) + 3600})
+    url = make_server(tokens=[CREDENTIALS["intl"], other], api_keys=["k1"])
     fake.enqueue("intl", Script(error="quota"))
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         response = await client.post(

@@ -18,9 +18,11 @@ from qwen_free_api import __version__
 from qwen_free_api.dialects import openai
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
+from qwen_free_api.pool import Pool
 from qwen_free_api.respond import error_response
 from qwen_free_api.service import Gateway
 from qwen_free_api.settings import Settings
+from qwen_free_api.store import open_store
 from qwen_free_api.tokens import shared_tokenizer
 from qwen_free_api.upstreams.http import Http
 from qwen_free_api.web import bearer, gateway_of, read_json
@@ -86,13 +88,17 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Gateway]]:
         tokenizer = await asyncio.to_thread(shared_tokenizer)
+        store = await open_store(settings.store)
+        pool = Pool(settings, store)
+        await pool.load()
         http = Http(settings)
         janitor = Janitor()
         try:
-            yield {"gateway": Gateway(settings, http, janitor, tokenizer)}
+            yield {"gateway": Gateway(settings, http, janitor, tokenizer, pool)}
         finally:
             await janitor.drain(timeout=10)
             await http.close()
+            await store.close()
 
     routes = [
         Route("/ping", ping, methods=["GET"]),

@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from qwen_free_api.chat import ChatRequest
-from qwen_free_api.credentials import Credential, Dialect, parse_credential, parse_credentials
+from qwen_free_api.credentials import Credential, Dialect, parse_credential
 from qwen_free_api.errors import (
     Blocked,
     CredentialRejected,
     GatewayError,
-    NoCredential,
     RateLimited,
     Unauthenticated,
 )
 from qwen_free_api.events import Heartbeat, Opened, StreamEvent, Usage
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
+from qwen_free_api.pool import Account, Pool, account_of
 from qwen_free_api.settings import Settings
 from qwen_free_api.tokens import Tokenizer
 from qwen_free_api.upstreams import Upstream
@@ -38,23 +37,30 @@ FAILOVER = (CredentialRejected, RateLimited, Blocked)
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: the credentials this request may use."""
+    """Who is asking: their own credentials (seed mode), or None for the server's pool."""
 
-    credentials: tuple[Credential, ...]
+    seeds: tuple[Account, ...] | None = None
 
 
 class Gateway:
-    """Long-lived state shared by every request: upstream clients, tokenizer, clean-up."""
+    """Long-lived state shared by every request: upstream clients, pool, tokenizer, clean-up."""
 
-    def __init__(self, settings: Settings, http: Http, janitor: Janitor, tokenizer: Tokenizer):
+    def __init__(
+        self,
+        settings: Settings,
+        http: Http,
+        janitor: Janitor,
+        tokenizer: Tokenizer,
+        pool: Pool,
+    ) -> None:
         self.settings = settings
         self.janitor = janitor
         self.tokenizer = tokenizer
+        self.pool = pool
         self.upstreams: dict[Dialect, Upstream] = {
             "cn": Cn(settings, http, janitor),
             "intl": Intl(settings, http, janitor),
         }
-        self._pool = tuple(parse_credential(token) for token in settings.tokens)
 
     def authorize(self, key: str | None) -> Caller:
         """Pool mode: `key` must be a client key. Seed mode: `key` is the credential list."""
@@ -64,12 +70,17 @@ class Gateway:
                 for allowed in self.settings.api_keys
             ):
                 raise Unauthenticated("missing or invalid API key")
-            return Caller(self._pool)
+            return Caller()
         if not key:
             raise Unauthenticated(
                 "send your Qwen credentials as `Authorization: Bearer <ticket or JWT>`"
             )
-        return Caller(tuple(parse_credentials(key)))
+        return Caller(tuple(account_of(raw, "seed") for raw in key.split(",") if raw.strip()))
+
+    def accounts_of(self, caller: Caller | None) -> list[Account]:
+        if caller is not None and caller.seeds is not None:
+            return list(caller.seeds)
+        return self.pool.accounts
 
     async def stream(self, chat: ChatRequest, caller: Caller) -> AsyncIterator[StreamEvent]:
         """Answer with one credential; until the answer starts, fail over to another.
@@ -78,24 +89,30 @@ class Gateway:
         between the upstream's acceptance and its first words can still fail over or become an
         HTTP status.
         """
-        candidates = list(caller.credentials)
-        if not candidates:
-            raise NoCredential("no upstream credential is configured")
-        random.shuffle(candidates)
         if self.settings.log_prompts:
             log.debug("prompt for %s: %r", chat.model, chat.prompt_text())
-        attempts = min(len(candidates), MAX_ATTEMPTS)
-        for attempt, credential in enumerate(candidates[:attempts], start=1):
+        accounts = self.accounts_of(caller)
+        tried: set[str] = set()
+        failure: GatewayError | None = None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            remaining = [a for a in accounts if a.id not in tried]
+            if failure is not None and not remaining:
+                raise failure
             started = False
             try:
-                async for event in self._started(chat, credential):
-                    started = True
-                    yield event
+                async with self.pool.lease(remaining) as account:
+                    tried.add(account.id)
+                    async for event in self._started(chat, account.credential):
+                        started = True
+                        yield event
                 return
             except FAILOVER as error:
-                if started or attempt == attempts:
+                if started or attempt == MAX_ATTEMPTS:
                     raise
-                log.warning("%s failed (%s); trying another credential", credential.masked, error)
+                if failure is not None and len(tried) < attempt:
+                    raise failure from None  # nothing else could be leased: report the cause
+                failure = error
+                log.warning("credential failed (%s); trying another", type(error).__name__)
 
     async def _started(
         self, chat: ChatRequest, credential: Credential
@@ -122,7 +139,7 @@ class Gateway:
 
     async def models(self, caller: Caller | None) -> list[tuple[Dialect, ModelInfo]]:
         """Every backend's models, refreshed from the upstream when a credential allows."""
-        credentials = caller.credentials if caller else self._pool
+        credentials = [a.credential for a in self.accounts_of(caller)]
         refreshes = []
         for dialect, upstream in self.upstreams.items():
             credential = next((c for c in credentials if c.dialect == dialect), None)

@@ -29,6 +29,36 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Keys clients must present (Bearer) when QFA_TOKENS is set, comma-separated.",
     )
+    tokens_file: str | None = Field(
+        None, description="A file of further upstream credentials, one per line (# comments)."
+    )
+    admin_key: str | None = Field(
+        None, description="Key for the admin API (/v1/accounts); unset = admin API off."
+    )
+    account_concurrency: int = Field(
+        4, gt=0, description="Most requests one credential serves at once (all instances)."
+    )
+    min_interval: float = Field(
+        0.0, ge=0, description="Least seconds between two requests of one credential."
+    )
+    interval_jitter: float = Field(
+        0.0, ge=0, description="Up to this many random seconds added to each wait."
+    )
+    quota_cooldown: float = Field(
+        3600.0, gt=0, description="Cooldown after a quota error that names no reset time."
+    )
+    transient_cooldown: float = Field(
+        10.0, ge=0, description="Cooldown after a transient failure (5xx, reset, timeout)."
+    )
+    waf_pause: float = Field(
+        60.0, gt=0, description="First pause of a whole backend after a WAF/captcha answer."
+    )
+    waf_pause_max: float = Field(
+        1800.0, gt=0, description="Longest backend pause; pauses double up to it."
+    )
+    lease_ttl: float = Field(
+        900.0, gt=0, description="Seconds an in-flight lease lives if its holder dies."
+    )
     cn_base_url: str = Field(
         "https://chat2.qianwen.com", description="cn backend: chat endpoint host."
     )
