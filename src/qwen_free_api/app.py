@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from qwen_free_api import __version__
+from qwen_free_api import __version__, admin
 from qwen_free_api.dialects import openai
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
@@ -104,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/ping", ping, methods=["GET"]),
         Route("/token/check", token_check, methods=["POST"]),
         *openai.routes,
+        *admin.routes,
     ]
     app = Starlette(
         routes=routes,

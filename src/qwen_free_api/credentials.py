@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from qwen_free_api.errors import BadRequest
@@ -17,11 +17,11 @@ Dialect = Literal["cn", "intl"]
 @dataclass(frozen=True, slots=True)
 class Credential:
     dialect: Dialect
-    secret: str
+    secret: str = field(repr=False)
+    masked: str = field(init=False, compare=False)  # safe to log: `cn:abcd…wxyz(40)`
 
-    @property
-    def masked(self) -> str:
-        return f"{self.dialect}:{mask(self.secret)}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masked", f"{self.dialect}:{mask(self.secret)}")
 
     def expires_at(self) -> float | None:
         """The JWT `exp` claim (intl), if any."""

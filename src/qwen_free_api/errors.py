@@ -2,6 +2,8 @@
 
     GatewayError (500 internal)
     ├── BadRequest (400 invalid_request)
+    │   ├── NotFound (404 invalid_request)
+    │   ├── Conflict (409 invalid_request)
     │   └── PayloadTooLarge (413 invalid_request)
     ├── Unauthenticated (401 authentication)            client key missing or wrong
     ├── NoCredential (503 no_credential)                nothing to call the upstream with
@@ -67,6 +69,14 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     kind: ClassVar[ErrorKind] = "invalid_request"
+
+
+class NotFound(BadRequest):
+    status = 404
+
+
+class Conflict(BadRequest):
+    status = 409
 
 
 class PayloadTooLarge(BadRequest):

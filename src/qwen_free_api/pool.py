@@ -189,22 +189,52 @@ def _unavailable(
     *,
     busy: bool,
 ) -> GatewayError:
+    """The error for a request no credential can serve right now, with when to retry."""
     if not candidates:
         return NoCredential("no upstream credential is configured")
     if busy:
         return RateLimited("every credential is at its concurrency limit", retry_after=1)
-    waits = [
-        max(health[a.id].cooldown_until, pauses[a.credential.dialect]) - now
-        for a in candidates
-        if not health[a.id].disabled and not a.credential.expired(now)
-    ]
-    if waits:
-        return RateLimited(
-            "every credential is cooling down or paused", retry_after=max(1, int(min(waits)) + 1)
-        )
-    return NoCredential("every credential is disabled or expired; see GET /v1/accounts")
+    waiting = [a for a in candidates if not health[a.id].disabled and not a.credential.expired(now)]
+    if not waiting:
+        return NoCredential("every credential is disabled or expired; see GET /v1/accounts")
+    paused = [pauses[a.credential.dialect] - now for a in waiting]
+    cooling = [health[a.id].cooldown_until - now for a in waiting]
+    soonest = min(max(p, c) for p, c in zip(paused, cooling, strict=True))
+    retry = max(1, int(soonest) + 1)
+    if all(p > 0 for p in paused):
+        return Blocked("the upstream's WAF paused this backend; try again later", retry_after=retry)
+    return RateLimited("every credential is cooling down after quota or errors", retry_after=retry)
 
 
 def _file_tokens(path: str) -> list[str]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+async def describe(pool: Pool, accounts: list[Account]) -> list[dict[str, object]]:
+    """Each account's state for people and the admin API; never the secret."""
+    now = time.time()
+    ids = [a.id for a in accounts]
+    health = await pool.store.health(ids)
+    flights = await pool.store.in_flight(ids)
+    pauses = {d: await pool.store.paused_until(d) for d in ("cn", "intl")}
+    views: list[dict[str, object]] = []
+    for account in accounts:
+        h = health[account.id]
+        views.append(
+            {
+                "id": account.id,
+                "dialect": account.credential.dialect,
+                "credential": account.masked,
+                "source": account.source,
+                "state": state_of(account, h, pauses[account.credential.dialect], now),
+                "in_flight": flights[account.id],
+                "successes": h.successes,
+                "failures": h.failures,
+                "last_error": h.last_error or None,
+                "cooldown_until": h.cooldown_until if h.cooldown_until > now else None,
+                "disabled_reason": h.disabled or None,
+                "expires_at": account.credential.expires_at(),
+            }
+        )
+    return views
