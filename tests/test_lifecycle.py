@@ -20,17 +20,34 @@ DIALECTS = ["cn", "intl"]
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_each_session_is_deleted_exactly_once(
-    client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect
+    make_server: Any, fake: FakeUpstream, dialect: Dialect
 ) -> None:
+    async with httpx.AsyncClient(base_url=make_server(conversation_ttl=0), timeout=30) as client:
+        await _three_answers(client, fake, dialect)
+    await fake.wait_for(lambda: len(fake.sessions_deleted[dialect]) == 3)
+    assert sorted(fake.sessions_deleted[dialect]) == sorted(fake.sessions_created[dialect])
+    assert all(ident for _, ident in fake.delete_calls)
+    assert len([c for c in fake.delete_calls if c[0] == dialect]) == 3
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_idle_sessions_are_swept_after_their_ttl(
+    make_server: Any, fake: FakeUpstream, dialect: Dialect
+) -> None:
+    url = make_server(conversation_ttl=0.2, sweep_interval=0.05)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await _three_answers(client, fake, dialect)
+    await fake.wait_for(lambda: len(fake.sessions_deleted[dialect]) == 3)
+    assert sorted(fake.sessions_deleted[dialect]) == sorted(fake.sessions_created[dialect])
+    assert len([c for c in fake.delete_calls if c[0] == dialect]) == 3
+
+
+async def _three_answers(client: httpx.AsyncClient, fake: FakeUpstream, dialect: Dialect) -> None:
     await stream_chat(client, dialect, body("one"))
     await chat(client, dialect, body("two"))
     error = "quota" if dialect == "intl" else "error_frame"
     fake.enqueue(dialect, Script(answer="partial answer", error=error, error_after=1))
     await stream_chat(client, dialect, body("three"))
-    await fake.wait_for(lambda: len(fake.sessions_deleted[dialect]) == 3)
-    assert sorted(fake.sessions_deleted[dialect]) == sorted(fake.sessions_created[dialect])
-    assert all(ident for _, ident in fake.delete_calls)
-    assert len([c for c in fake.delete_calls if c[0] == dialect]) == 3
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

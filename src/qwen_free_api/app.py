@@ -93,9 +93,12 @@ def create_app(settings: Settings) -> Starlette:
         await pool.load()
         http = Http(settings)
         janitor = Janitor()
+        gateway = Gateway(settings, http, janitor, tokenizer, pool)
+        sweeper = asyncio.create_task(gateway.conversations.sweep_forever())
         try:
-            yield {"gateway": Gateway(settings, http, janitor, tokenizer, pool)}
+            yield {"gateway": gateway}
         finally:
+            sweeper.cancel()
             await janitor.drain(timeout=10)
             await http.close()
             await store.close()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from qwen_free_api.chat import ChatRequest
+from qwen_free_api.conversations import Conversations
 from qwen_free_api.credentials import Credential, Dialect, parse_credential
 from qwen_free_api.errors import (
     Blocked,
@@ -18,7 +19,7 @@ from qwen_free_api.errors import (
     RateLimited,
     Unauthenticated,
 )
-from qwen_free_api.events import Heartbeat, Opened, StreamEvent, Usage
+from qwen_free_api.events import Finish, Heartbeat, Opened, StreamEvent, TextDelta, Usage
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.pool import Account, Pool, account_of
@@ -61,6 +62,7 @@ class Gateway:
             "cn": Cn(settings, http, janitor),
             "intl": Intl(settings, http, janitor),
         }
+        self.conversations = Conversations(settings, pool.store, pool, self.upstreams, janitor)
 
     def authorize(self, key: str | None) -> Caller:
         """Pool mode: `key` must be a client key. Seed mode: `key` is the credential list."""
@@ -92,6 +94,22 @@ class Gateway:
         if self.settings.log_prompts:
             log.debug("prompt for %s: %r", chat.model, chat.prompt_text())
         accounts = self.accounts_of(caller)
+        plan = await self.conversations.plan(chat, accounts)
+        try:
+            async for event in self._failover(
+                plan.chat, [plan.account] if plan.account else accounts
+            ):
+                yield event
+        except FAILOVER:
+            if not plan.automatic:
+                raise
+            # The conversation's own account cannot answer now: resend the whole history.
+            async for event in self._failover(chat, accounts):
+                yield event
+
+    async def _failover(
+        self, chat: ChatRequest, accounts: list[Account]
+    ) -> AsyncIterator[StreamEvent]:
         tried: set[str] = set()
         failure: GatewayError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -102,7 +120,7 @@ class Gateway:
             try:
                 async with self.pool.lease(remaining) as account:
                     tried.add(account.id)
-                    async for event in self._started(chat, account.credential):
+                    async for event in self._answer(chat, account):
                         started = True
                         yield event
                 return
@@ -113,6 +131,19 @@ class Gateway:
                     raise failure from None  # nothing else could be leased: report the cause
                 failure = error
                 log.warning("credential failed (%s); trying another", type(error).__name__)
+
+    async def _answer(self, chat: ChatRequest, account: Account) -> AsyncIterator[StreamEvent]:
+        """One account's answer; a finished one is recorded for continuation."""
+        conversation = ""
+        texts: list[str] = []
+        async for event in self._started(chat, account.credential):
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+            elif isinstance(event, Opened):
+                conversation = event.conversation_id
+            elif isinstance(event, Finish):
+                await self.conversations.finished(chat, conversation, account, "".join(texts))
+            yield event
 
     async def _started(
         self, chat: ChatRequest, credential: Credential

@@ -109,7 +109,18 @@ class Settings(BaseSettings):
         "`reasoning_content`.",
     )
     delete_sessions: bool = Field(
-        True, description="Delete the upstream chat session after each answer."
+        True,
+        description="Delete upstream chat sessions: failed ones at once, answered ones when "
+        "idle for QFA_CONVERSATION_TTL (false: never delete).",
+    )
+    conversation_ttl: float = Field(
+        900.0,
+        ge=0,
+        description="Seconds an answered conversation stays continuable; then its upstream "
+        "session is deleted (0: delete right after the answer, no continuation).",
+    )
+    sweep_interval: float = Field(
+        30.0, gt=0, description="Seconds between sweeps for idle upstream sessions."
     )
     models_ttl: float = Field(
         3600.0, gt=0, description="Seconds the upstream model lists are cached."

@@ -21,6 +21,10 @@ class Upstream(Protocol):
         """Answer `chat`; raises GatewayError subclasses for every failure."""
         ...
 
+    async def delete(self, credential: Credential, conversation: str) -> None:
+        """Delete the upstream session behind a conversation id of this backend."""
+        ...
+
     async def check(self, credential: Credential) -> bool:
         """Whether the backend accepts `credential` (its cheapest authenticated call)."""
         ...

@@ -15,7 +15,7 @@ from qwen_free_api import sse
 from qwen_free_api.chat import ChatRequest
 from qwen_free_api.credentials import Credential, Dialect
 from qwen_free_api.errors import BadRequest, ProtocolError, SigningFailed
-from qwen_free_api.events import Opened, StreamEvent
+from qwen_free_api.events import Finish, Opened, StreamEvent
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import Catalogue, ModelInfo, split_suffixes
 from qwen_free_api.prompt import upstream_prompt
@@ -106,13 +106,14 @@ class Cn:
             choice.search or chat.search,
         )
         answered = False  # the session exists upstream once it sent a frame
+        finished = False  # a finished session is the gateway's to keep or delete
         try:
             opened = Opened(conversation_id("cn", session_id, req_id, topic_id or req_id), model)
             async for event in self._signed_stream(credential, session_id, body, opened):
-                answered = True
+                answered, finished = True, isinstance(event, Finish)
                 yield event
         finally:
-            if answered and ids is None and self._settings.delete_sessions:
+            if answered and not finished and ids is None and self._settings.delete_sessions:
                 self._janitor.spawn(
                     self.delete_session(credential, session_id), "deleting cn session"
                 )
@@ -164,6 +165,11 @@ class Cn:
     def _api_url(self, path: str, credential: Credential) -> str:
         query = encode_query(self._common(credential))
         return f"{self._settings.cn_api_base_url}{path}?{query}"
+
+    async def delete(self, credential: Credential, conversation: str) -> None:
+        ids = conversation_parts("cn", conversation, 3)
+        if ids is not None:
+            await self.delete_session(credential, ids[0])
 
     async def delete_session(self, credential: Credential, session_id: str) -> None:
         body = json.dumps({"session_id": session_id, "biz_id": "ai_qwen"}).encode()

@@ -106,17 +106,23 @@ class Intl:
         chat_id = ids[0] if ids else await self._new_chat(credential, model, search)
         parent = ids[1] if ids else None
         body = self._payload(chat, model, chat_id, parent, bool(thinking), search)
-        created = ids is None
+        finished = False  # a finished chat is the gateway's to keep or delete
         try:
             url = f"{self._base}/api/v2/chat/completions?chat_id={chat_id}"
             headers = self._headers(credential, chat_id)
             async with self._http.stream("POST", url, headers=headers, body=body) as reply:
                 await expect_stream(reply, credential)
                 async for event in self._events(reply, credential, chat_id, model):
+                    finished = isinstance(event, Finish)
                     yield event
         finally:
-            if created and self._settings.delete_sessions:
+            if ids is None and not finished and self._settings.delete_sessions:
                 self._janitor.spawn(self.delete_chat(credential, chat_id), "deleting intl chat")
+
+    async def delete(self, credential: Credential, conversation: str) -> None:
+        ids = conversation_parts("intl", conversation, 2)
+        if ids is not None:
+            await self.delete_chat(credential, ids[0])
 
     def _continuation(self, chat: ChatRequest) -> list[str] | None:
         if not chat.conversation_id:
