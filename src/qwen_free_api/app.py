@@ -19,7 +19,7 @@ from qwen_free_api.dialects import openai
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.pool import Pool
-from qwen_free_api.respond import error_response
+from qwen_free_api.respond import Stop, error_response
 from qwen_free_api.service import Gateway
 from qwen_free_api.settings import Settings
 from qwen_free_api.store import open_store
@@ -84,7 +84,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return await _http_error(request, exc)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> Starlette:
+    """The application; `stopping` is set when the server begins a graceful shutdown."""
+    stop = Stop(stopping or asyncio.Event(), settings.shutdown_timeout)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Gateway]]:
         tokenizer = await asyncio.to_thread(shared_tokenizer)
@@ -93,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         await pool.load()
         http = Http(settings)
         janitor = Janitor()
-        gateway = Gateway(settings, http, janitor, tokenizer, pool)
+        gateway = Gateway(settings, http, janitor, tokenizer, pool, stop)
         sweeper = asyncio.create_task(gateway.conversations.sweep_forever())
         try:
             yield {"gateway": gateway}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import types
 import typing
 from typing import Any
 
 import click
+import uvicorn
 
 from qwen_free_api import __version__
 from qwen_free_api.settings import Settings
@@ -47,8 +50,6 @@ def main() -> None:
 @_settings_options
 def serve(**flags: Any) -> None:
     """Run the API server (settings: flags > environment QFA_* > .env file > defaults)."""
-    import uvicorn
-
     from qwen_free_api.app import UnsafeSettings, check_settings, create_app
 
     settings = Settings(**{key: value for key, value in flags.items() if value is not None})
@@ -59,15 +60,30 @@ def serve(**flags: Any) -> None:
         check_settings(settings)
     except UnsafeSettings as error:
         raise click.ClickException(str(error)) from None
-    uvicorn.run(
-        create_app(settings),
+    stopping = asyncio.Event()
+    config = uvicorn.Config(
+        create_app(settings, stopping=stopping),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
         backlog=4096,
-        timeout_graceful_shutdown=30,
+        # Our own grace period ends streams properly; uvicorn's is only the backstop.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout) + 5,
     )
+    GracefulServer(config, stopping).run()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, telling the application as soon as a shutdown signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: types.FrameType | None) -> None:
+        self._stopping.set()
+        super().handle_exit(sig, frame)
 
 
 @main.command("fake-upstream")

@@ -7,6 +7,7 @@
     │   └── PayloadTooLarge (413 invalid_request)
     ├── Unauthenticated (401 authentication)            client key missing or wrong
     ├── NoCredential (503 no_credential)                nothing to call the upstream with
+    ├── ShuttingDown (503 shutting_down)                the server stopped before the answer did
     └── UpstreamError (502 upstream)                    anything the upstream did wrong
         ├── CredentialRejected (401 credential_rejected) ticket/JWT refused by the upstream
         ├── RateLimited (429 rate_limited)              quota or rate limit; carries retry_after
@@ -30,6 +31,7 @@ ErrorKind = Literal[
     "invalid_request",
     "authentication",
     "no_credential",
+    "shutting_down",
     "upstream",
     "credential_rejected",
     "rate_limited",
@@ -91,6 +93,11 @@ class Unauthenticated(GatewayError):
 class NoCredential(GatewayError):
     status = 503
     kind: ClassVar[ErrorKind] = "no_credential"
+
+
+class ShuttingDown(GatewayError):
+    status = 503
+    kind: ClassVar[ErrorKind] = "shutting_down"
 
 
 class UpstreamError(GatewayError):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -13,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from qwen_free_api import sse
 from qwen_free_api.dialects import Dialect, Meta
-from qwen_free_api.errors import GatewayError, ProtocolError
+from qwen_free_api.errors import GatewayError, ProtocolError, ShuttingDown
 from qwen_free_api.events import StreamEvent, collect
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ async def respond(
     stream: bool,
     first_event_timeout: float,
     keepalive: float,
+    stop: Stop,
 ) -> Response:
     if not stream:
         try:
@@ -52,7 +54,9 @@ async def respond(
             return error_response(dialect, failure)
         if isinstance(failure, StopAsyncIteration):
             return error_response(dialect, ProtocolError("the upstream sent nothing"))
-    return EventStream(_body(first, events, dialect, meta, keepalive))
+    stopping = ShuttingDown("the server is shutting down; retry the request")
+    terminator = b"".join(sse.encode(f) for f in dialect.render_stream_error(stopping))
+    return EventStream(_body(first, events, dialect, meta, keepalive), terminator, stop)
 
 
 async def _body(
@@ -95,31 +99,40 @@ async def _prepend(
 class EventStream(Response):
     """A streaming response that stops producing as soon as the client goes away.
 
-    The producer runs in its own task while this one listens for `http.disconnect`; a
-    disconnect cancels the producer, and the cancellation unwinds every `async with` down to
-    the upstream connection.
+    The producer runs in its own task while a watcher listens for `http.disconnect` and for the
+    server stopping. A disconnect cancels the producer, and the cancellation unwinds every
+    `async with` down to the upstream connection. A stopping server gives the producer its grace
+    period, then cancels it and ends the stream with the dialect's error event.
     """
 
-    def __init__(self, body: AsyncIterator[bytes]) -> None:
+    def __init__(self, body: AsyncIterator[bytes], terminator: bytes, stop: Stop) -> None:
         # Not Response.__init__: it would add `content-length: 0`.
         self.status_code = 200
         self.background = None
         self.raw_headers = [(k.encode(), v.encode()) for k, v in SSE_HEADERS.items()]
         self._body = body
+        self._terminator = terminator  # how to end the stream if the server stops first
+        self._stop = stop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         producer = asyncio.ensure_future(self._pump(send))
-        watcher = asyncio.ensure_future(_watch(receive, producer))
+        watcher = asyncio.ensure_future(_watch(receive, producer, self._stop))
         try:
-            await producer
-        except (asyncio.CancelledError, OSError):
-            if not watcher.done():
-                raise
+            await asyncio.wait({producer})
         finally:
-            watcher.cancel()
             if not producer.done():
-                producer.cancel()
+                producer.cancel()  # this task itself was cancelled
+            watcher.cancel()
+        ended_by_stop = (
+            watcher.done() and not watcher.cancelled() and watcher.result() == "stopping"
+        )
+        if producer.cancelled() and ended_by_stop:
+            with contextlib.suppress(Exception):
+                body = self._terminator
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+        elif not producer.cancelled() and producer.exception() is not None:
+            raise producer.exception()  # type: ignore[misc]
 
     async def _pump(self, send: Send) -> None:
         body = self._body
@@ -131,9 +144,32 @@ class EventStream(Response):
             await body.aclose()  # type: ignore[attr-defined]
 
 
-async def _watch(receive: Receive, producer: asyncio.Future[Any]) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            producer.cancel()
-            return
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The server's stop signal and how long running answers may go on after it."""
+
+    event: asyncio.Event
+    grace: float
+
+
+async def _watch(receive: Receive, producer: asyncio.Future[Any], stop: Stop) -> str:
+    gone = asyncio.ensure_future(_disconnect(receive))
+    stopping = asyncio.ensure_future(stop.event.wait())
+    try:
+        await asyncio.wait({gone, stopping, producer}, return_when=asyncio.FIRST_COMPLETED)
+        if producer.done():
+            return "done"
+        if not gone.done():  # the server is stopping: the answer gets its grace period
+            await asyncio.wait({gone, producer}, timeout=stop.grace, return_when="FIRST_COMPLETED")
+            if producer.done():
+                return "done"
+        producer.cancel()
+        return "client" if gone.done() else "stopping"
+    finally:
+        gone.cancel()
+        stopping.cancel()
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -23,6 +23,7 @@ from qwen_free_api.events import Finish, Heartbeat, Opened, StreamEvent, TextDel
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.pool import Account, Pool, account_of
+from qwen_free_api.respond import Stop
 from qwen_free_api.settings import Settings
 from qwen_free_api.tokens import Tokenizer
 from qwen_free_api.upstreams import Upstream
@@ -53,8 +54,10 @@ class Gateway:
         janitor: Janitor,
         tokenizer: Tokenizer,
         pool: Pool,
+        stop: Stop,
     ) -> None:
         self.settings = settings
+        self.stop = stop
         self.janitor = janitor
         self.tokenizer = tokenizer
         self.pool = pool

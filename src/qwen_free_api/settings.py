@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     keepalive_interval: float = Field(
         10.0, gt=0, description="Seconds between SSE keep-alive comments while nothing arrives."
     )
+    shutdown_timeout: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, seconds running answers may take to finish before they are "
+        "ended with an error event.",
+    )
     reasoning_in_content: bool = Field(
         False,
         description="Put reasoning inside <think>…</think> in `content` instead of "

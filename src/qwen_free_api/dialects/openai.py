@@ -37,6 +37,7 @@ ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
     "authentication": "authentication_error",
     "no_credential": "service_unavailable",
+    "shutting_down": "service_unavailable",
     "upstream": "upstream_error",
     "credential_rejected": "authentication_error",
     "rate_limited": "rate_limit_error",
@@ -282,6 +283,7 @@ async def chat_completions(request: Request) -> Response:
         stream=wire.stream,
         first_event_timeout=settings.first_event_timeout,
         keepalive=settings.keepalive_interval,
+        stop=gateway.stop,
     )
 
 
