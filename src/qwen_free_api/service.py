@@ -23,6 +23,7 @@ from qwen_free_api.events import Finish, Heartbeat, Opened, StreamEvent, TextDel
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.pool import Account, Pool, account_of
+from qwen_free_api.prompt import fit
 from qwen_free_api.respond import Stop
 from qwen_free_api.settings import Settings
 from qwen_free_api.tokens import Tokenizer
@@ -42,6 +43,17 @@ class Caller:
     """Who is asking: their own credentials (seed mode), or None for the server's pool."""
 
     seeds: tuple[Account, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready to send: the chat, who may answer it, and what was left out."""
+
+    chat: ChatRequest
+    accounts: list[Account]
+    fallback: ChatRequest | None  # the whole history, if a continuation cannot be answered
+    everyone: list[Account]
+    dropped: int  # oldest messages left out to fit the prompt budget
 
 
 class Gateway:
@@ -87,7 +99,18 @@ class Gateway:
             return list(caller.seeds)
         return self.pool.accounts
 
-    async def stream(self, chat: ChatRequest, caller: Caller) -> AsyncIterator[StreamEvent]:
+    async def prepare(self, chat: ChatRequest, caller: Caller) -> Prepared:
+        """Decide how to send `chat`: continuing a known conversation, or its (fitted) history."""
+        accounts = self.accounts_of(caller)
+        plan = await self.conversations.plan(chat, accounts)
+        budget = self.settings.prompt_budget
+        fitted, dropped = fit(chat, budget)
+        if plan.account is not None:
+            fallback = fitted if plan.automatic else None
+            return Prepared(plan.chat, [plan.account], fallback, accounts, 0)
+        return Prepared(fitted, accounts, None, accounts, dropped)
+
+    async def stream(self, prepared: Prepared) -> AsyncIterator[StreamEvent]:
         """Answer with one credential; until the answer starts, fail over to another.
 
         The stream starts with `Opened`, held back until the first real event, so that an error
@@ -95,19 +118,15 @@ class Gateway:
         HTTP status.
         """
         if self.settings.log_prompts:
-            log.debug("prompt for %s: %r", chat.model, chat.prompt_text())
-        accounts = self.accounts_of(caller)
-        plan = await self.conversations.plan(chat, accounts)
+            log.debug("prompt: %r", prepared.chat.prompt_text())
         try:
-            async for event in self._failover(
-                plan.chat, [plan.account] if plan.account else accounts
-            ):
+            async for event in self._failover(prepared.chat, prepared.accounts):
                 yield event
         except FAILOVER:
-            if not plan.automatic:
+            if prepared.fallback is None:
                 raise
             # The conversation's own account cannot answer now: resend the whole history.
-            async for event in self._failover(chat, accounts):
+            async for event in self._failover(prepared.fallback, prepared.everyone):
                 yield event
 
     async def _failover(

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     intl_thinking_format: Literal["summary", "detail"] = Field(
         "summary", description="intl reasoning format: summary (as the web app) or detail."
     )
+    prompt_budget: int = Field(
+        400_000,
+        gt=0,
+        description="Most characters of history folded into one upstream prompt; older turns "
+        "beyond it are dropped (never the system prompt or the last turn).",
+    )
     max_body_bytes: int = Field(
         20 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above it)."
     )

@@ -266,6 +266,7 @@ async def chat_completions(request: Request) -> Response:
         caller = gateway.authorize(bearer(request))
         wire = parse_request(await read_json(request, gateway.settings.max_body_bytes))
         chat = to_chat(wire)
+        prepared = await gateway.prepare(chat, caller)
     except GatewayError as error:
         return error_response(DIALECT, error)
     settings = gateway.settings
@@ -276,8 +277,8 @@ async def chat_completions(request: Request) -> Response:
         reasoning_in_content=settings.reasoning_in_content,
         estimate=lambda text, reasoning: gateway.estimate(chat, text, reasoning),
     )
-    return await respond(
-        gateway.stream(chat, caller),
+    response = await respond(
+        gateway.stream(prepared),
         DIALECT,
         meta,
         stream=wire.stream,
@@ -285,6 +286,9 @@ async def chat_completions(request: Request) -> Response:
         keepalive=settings.keepalive_interval,
         stop=gateway.stop,
     )
+    if prepared.dropped:
+        response.headers["x-qfa-history-dropped"] = str(prepared.dropped)
+    return response
 
 
 async def list_models(request: Request) -> Response:
