@@ -43,9 +43,10 @@ def settings_for(fake_url: str, state: Path | None = None, **overrides: Any) -> 
         "cn_origin": "https://www.qianwen.com",
         "read_timeout": 10.0,
         "transient_cooldown": 0.0,
+        "health_interval": 0.0,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass

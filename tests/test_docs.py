@@ -50,7 +50,7 @@ def test_environment_and_flags_build_the_same_settings(monkeypatch: pytest.Monke
     monkeypatch.setenv("QFA_TOKENS", "a, b ,intl:c")
     monkeypatch.setenv("QFA_PORT", "9001")
     monkeypatch.setenv("QFA_DELETE_SESSIONS", "false")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.tokens == ["a", "b", "intl:c"]
     assert settings.port == 9001 and settings.delete_sessions is False
-    assert Settings(_env_file=None, port=1).port == 1  # type: ignore[call-arg]
+    assert Settings(_env_file=None, port=1).port == 1

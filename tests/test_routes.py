@@ -45,20 +45,21 @@ async def test_models_without_credentials_use_the_builtin_list(client: httpx.Asy
 
 
 @pytest.mark.parametrize(
-    ("token", "live"),
+    ("token", "live", "state"),
     [
-        (CREDENTIALS["cn"], True),
-        ("bad-ticket-0000000000000000", False),
-        (CREDENTIALS["intl"], True),
-        (make_jwt({"id": "u", "exp": 1}), False),
+        (CREDENTIALS["cn"], True, "live"),
+        ("bad-ticket-0000000000000000", False, "rejected"),
+        (CREDENTIALS["intl"], True, "live"),
+        (make_jwt({"id": "u", "exp": 1}), False, "expired"),
     ],
 )
 async def test_token_check(
-    client: httpx.AsyncClient, fake: FakeUpstream, token: str, live: bool
+    client: httpx.AsyncClient, fake: FakeUpstream, token: str, live: bool, state: str
 ) -> None:
     response = await client.post("/token/check", json={"token": token})
     assert response.status_code == 200
-    assert response.json() == {"live": live}
+    assert response.json()["live"] is live
+    assert response.json()["state"] == state
 
 
 async def test_token_check_needs_a_token(client: httpx.AsyncClient) -> None:

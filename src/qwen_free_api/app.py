@@ -66,7 +66,8 @@ async def token_check(request: Request) -> Response:
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token.strip():
             raise BadRequest("`token` must be a non-empty string", param="token")
-        return JSONResponse({"live": await gateway.check(token)})
+        found = await gateway.check(token)
+        return JSONResponse({"live": found.live, "state": found.state, "reason": found.reason})
     except GatewayError as error:
         return error_response(openai.DIALECT, error)
 
@@ -97,11 +98,15 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
         http = Http(settings)
         janitor = Janitor()
         gateway = Gateway(settings, http, janitor, tokenizer, pool, stop)
-        sweeper = asyncio.create_task(gateway.conversations.sweep_forever())
+        background = [
+            asyncio.create_task(gateway.conversations.sweep_forever()),
+            asyncio.create_task(gateway.prober.run_forever()),
+        ]
         try:
             yield {"gateway": gateway}
         finally:
-            sweeper.cancel()
+            for task in background:
+                task.cancel()
             await janitor.drain(timeout=10)
             await http.close()
             await store.close()

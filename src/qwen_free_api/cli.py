@@ -86,6 +86,27 @@ class GracefulServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+@main.group()
+def tokens() -> None:
+    """Inspect the upstream credentials the server would use."""
+
+
+@tokens.command("check")
+@click.option("--token", "extra", multiple=True, help="Also check this credential (repeatable).")
+def tokens_check(extra: tuple[str, ...]) -> None:
+    """Check every configured credential against its upstream; exit 1 if any is not live."""
+    from qwen_free_api.accounts_report import check_all
+
+    rows = asyncio.run(check_all(Settings(), list(extra)))
+    width = max((len(row[1]) for row in rows), default=10)
+    for ident, masked, source, state, reason in rows:
+        click.echo(f"{ident:12}  {masked:{width}}  {source:8}  {state:11}  {reason}")
+    if not rows:
+        click.echo("no credentials configured (QFA_TOKENS, QFA_TOKENS_FILE or the admin API)")
+    if any(row[3] != "live" for row in rows) or not rows:
+        raise SystemExit(1)
+
+
 @main.command("fake-upstream")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8900, show_default=True, help="Port to listen on.")

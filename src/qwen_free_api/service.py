@@ -20,6 +20,7 @@ from qwen_free_api.errors import (
     Unauthenticated,
 )
 from qwen_free_api.events import Finish, Heartbeat, Opened, StreamEvent, TextDelta, Usage
+from qwen_free_api.health import Prober, Verdict, verdict
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.pool import Account, Pool, account_of
@@ -77,6 +78,7 @@ class Gateway:
             "cn": Cn(settings, http, janitor),
             "intl": Intl(settings, http, janitor),
         }
+        self.prober = Prober(pool, self.upstreams, settings.health_interval)
         self.conversations = Conversations(settings, pool.store, pool, self.upstreams, janitor)
 
     def authorize(self, key: str | None) -> Caller:
@@ -206,13 +208,9 @@ class Gateway:
             for model in upstream.catalogue.models
         ]
 
-    async def check(self, raw: str) -> bool:
+    async def check(self, raw: str) -> Verdict:
         credential = parse_credential(raw)
-        try:
-            return await self.upstreams[credential.dialect].check(credential)
-        except GatewayError as error:
-            log.info("token check of %s failed: %s", credential.masked, error)
-            return False
+        return await verdict(self.upstreams[credential.dialect], credential)
 
 
 def _fetcher(

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     waf_pause_max: float = Field(
         1800.0, gt=0, description="Longest backend pause; pauses double up to it."
     )
+    health_interval: float = Field(
+        600.0, ge=0, description="Seconds between health probes of pool credentials (0: off)."
+    )
     lease_ttl: float = Field(
         900.0, gt=0, description="Seconds an in-flight lease lives if its holder dies."
     )
