@@ -174,3 +174,19 @@ async def test_expired_jwt_is_not_used(make_server: Any, fake: FakeUpstream, exp
     assert response.status_code == 503
     assert view["state"] == "expired" and view["expires_at"] < time.time()
     assert fake.chat_requests("intl") == []
+
+
+async def test_disabling_calls_the_webhook_without_the_secret(
+    make_server: Any, fake: FakeUpstream, fake_server: tuple[FakeUpstream, str]
+) -> None:
+    hook = fake_server[1] + "/hook"  # the fake records every request it gets
+    url = pool_server(make_server, CREDENTIALS["cn"], webhook_url=hook)
+    async with httpx.AsyncClient(base_url=url) as client:
+        fake.enqueue("cn", Script(error="not_login"))
+        await client.post("/v1/chat/completions", json=body("x"), headers=CLIENT)
+    await fake.wait_for(lambda: any(r.path == "/hook" for r in fake.requests))
+    [call] = [r for r in fake.requests if r.path == "/hook"]
+    event = call.json()
+    assert event["event"] == "credential_disabled" and event["dialect"] == "cn"
+    assert event["reason"] == "rejected by the upstream"
+    assert CREDENTIALS["cn"] not in call.body.decode()

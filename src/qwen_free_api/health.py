@@ -52,8 +52,7 @@ class Prober:
         store = self.pool.store
         health = (await store.health([account.id]))[account.id]
         if found.state == "rejected" and not health.disabled:
-            log.warning("credential %s (%s) is no longer accepted", account.id, account.masked)
-            await store.note_failure(account.id, f"probe: {found.reason}", disabled=PROBE_REJECTED)
+            await self.pool.disable(account, f"probe: {found.reason}", PROBE_REJECTED)
         elif found.live and health.disabled in (PROBE_REJECTED, "rejected by the upstream"):
             log.info("credential %s (%s) is accepted again", account.id, account.masked)
             await store.set_disabled(account.id, "")

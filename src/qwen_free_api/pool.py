@@ -14,7 +14,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +81,14 @@ class Pool:
         self.settings = settings
         self.store = store
         self._accounts: dict[str, Account] = {}
+        # Told when a credential is disabled (the webhook); set by the gateway.
+        self.on_disabled: Callable[[Account, str], None] = lambda account, reason: None
+
+    async def disable(self, account: Account, error: str, reason: str) -> None:
+        """Take a credential out of service because the upstream refused it."""
+        log.warning("credential %s (%s) %s; disabling it", account.id, account.masked, reason)
+        await self.store.note_failure(account.id, error, disabled=reason)
+        self.on_disabled(account, reason)
 
     async def load(self) -> None:
         found: list[Account] = [account_of(raw, "settings") for raw in self.settings.tokens]
@@ -159,8 +167,7 @@ class Pool:
         text = f"{type(error).__name__}: {error.message}"[:300]
         now = time.time()
         if isinstance(error, CredentialRejected):
-            log.warning("credential %s (%s) was rejected; disabling it", account.id, account.masked)
-            await self.store.note_failure(account.id, text, disabled="rejected by the upstream")
+            await self.disable(account, text, "rejected by the upstream")
         elif isinstance(error, RateLimited):
             wait = error.retry_after or self.settings.quota_cooldown
             await self.store.note_failure(account.id, text, cooldown_until=now + wait)

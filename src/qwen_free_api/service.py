@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -79,7 +80,25 @@ class Gateway:
             "intl": Intl(settings, http, janitor),
         }
         self.prober = Prober(pool, self.upstreams, settings.health_interval)
+        self._http = http
+        pool.on_disabled = self._announce_disabled
         self.conversations = Conversations(settings, pool.store, pool, self.upstreams, janitor)
+
+    def _announce_disabled(self, account: Account, reason: str) -> None:
+        url = self.settings.webhook_url
+        if not url:
+            return
+        event = {
+            "event": "credential_disabled",
+            "id": account.id,
+            "credential": account.masked,
+            "dialect": account.credential.dialect,
+            "reason": reason,
+        }
+        body = json.dumps(event).encode()
+        headers = {"content-type": "application/json"}
+        post = self._http.request("POST", url, headers=headers, body=body)
+        self.janitor.spawn(_discard(post), "calling the webhook")
 
     def authorize(self, key: str | None) -> Caller:
         """Pool mode: `key` must be a client key. Seed mode: `key` is the credential list."""
@@ -211,6 +230,10 @@ class Gateway:
     async def check(self, raw: str) -> Verdict:
         credential = parse_credential(raw)
         return await verdict(self.upstreams[credential.dialect], credential)
+
+
+async def _discard(work: Awaitable[object]) -> None:
+    await work
 
 
 def _fetcher(

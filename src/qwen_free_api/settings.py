@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     waf_pause_max: float = Field(
         1800.0, gt=0, description="Longest backend pause; pauses double up to it."
     )
+    webhook_url: str | None = Field(
+        None,
+        description="URL that gets a JSON POST when a credential is disabled (no secret in it).",
+    )
     health_interval: float = Field(
         600.0, ge=0, description="Seconds between health probes of pool credentials (0: off)."
     )
