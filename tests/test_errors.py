@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from qwen_free_api.credentials import Dialect, mask
-from qwen_free_api.testing import FakeUpstream, Script
+from qwen_free_api.testing import CANNED_REFUSAL, FakeUpstream, Script
 
 from support import CN_TICKET, INTL_JWT, body, chat, stream_chat
 
@@ -147,3 +147,25 @@ async def test_unreachable_upstream_is_502(make_server: Any, fake: FakeUpstream)
         response = await chat(client, "intl", body("x"))
     assert response.status_code == 502
     _check_error(response.json(), "upstream_error")
+
+
+async def test_a_known_canned_refusal_is_a_signing_failure(
+    make_server: Any, fake: FakeUpstream
+) -> None:
+    url = make_server(cn_canned_answers=[CANNED_REFUSAL])
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        fake.enqueue("cn", Script(error="canned"))
+        refused = await chat(client, "cn", body("hi"))
+        fake.enqueue("cn", Script(answer=CANNED_REFUSAL + " But here is the answer.", piece=2))
+        similar = await chat(client, "cn", body("hi"))
+    assert refused.status_code == 502
+    assert refused.json()["error"]["code"] == "signing"
+    assert similar.json()["choices"][0]["message"]["content"].endswith("here is the answer.")
+
+
+async def test_canned_text_passes_when_none_is_configured(
+    client: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    fake.enqueue("cn", Script(error="canned"))
+    response = await chat(client, "cn", body("hi"))
+    assert response.json()["choices"][0]["message"]["content"] == CANNED_REFUSAL

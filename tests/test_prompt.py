@@ -41,7 +41,7 @@ def test_flatten_labels_every_turn() -> None:
     folded = flatten(
         request(("system", "S"), ("user", "U"), ("assistant", "A"), ("tool", "T")).messages
     )
-    assert folded == "System: S\n\nUser: U\n\nAssistant: A\n\nTool: T"
+    assert folded == "System: S\n\nUser: U\n\nAssistant: A\n\nTool: [TOOL_RESULT for unknown] T"
 
 
 async def test_dropped_history_is_announced(make_server: Any, fake: FakeUpstream) -> None:

@@ -143,3 +143,13 @@ async def test_unknown_path_is_a_json_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == 404
+
+
+async def test_one_model_is_retrieved_by_id(client: httpx.AsyncClient) -> None:
+    headers = {"authorization": f"Bearer {CREDENTIALS['intl']}"}
+    found = await client.get("/v1/models/qwen3.7-plus", headers=headers)
+    assert found.status_code == 200 and found.json()["id"] == "qwen3.7-plus"
+    assert found.json()["object"] == "model"
+    missing = await client.get("/v1/models/no-such-model", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "invalid_request_error"

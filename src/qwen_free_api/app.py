@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from qwen_free_api import __version__, admin
-from qwen_free_api.dialects import openai
+from qwen_free_api.dialects import anthropic, gemini, openai, responses
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.pool import Pool
@@ -72,6 +72,26 @@ async def token_check(request: Request) -> Response:
         return error_response(openai.DIALECT, error)
 
 
+async def list_models(request: Request) -> Response:
+    """`GET /v1/models` is shared by three dialects: the key header tells whose list it is."""
+    if "x-goog-api-key" in request.headers or "key" in request.query_params:
+        return await gemini.list_models(request)
+    if "anthropic-version" in request.headers or "x-api-key" in request.headers:
+        return await anthropic.list_models(request)
+    return await openai.list_models(request)
+
+
+async def get_model(request: Request) -> Response:
+    """`GET /v1/models/{id}`: Gemini's model when the key header is Google's, else OpenAI's."""
+    if "x-goog-api-key" in request.headers or "key" in request.query_params:
+        return await gemini.get_model(request)
+    return await openai.get_model(request)
+
+
+async def root(request: Request) -> Response:
+    return PlainTextResponse(f"qwen-free-api {__version__}\n")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
@@ -98,7 +118,9 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
         http = Http(settings)
         janitor = Janitor()
         gateway = Gateway(settings, http, janitor, tokenizer, pool, stop)
+        await gateway.logins.start()
         background = [
+            asyncio.create_task(gateway.logins.run_forever()),
             asyncio.create_task(gateway.conversations.sweep_forever()),
             asyncio.create_task(gateway.prober.run_forever()),
         ]
@@ -114,7 +136,14 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
     routes = [
         Route("/ping", ping, methods=["GET"]),
         Route("/token/check", token_check, methods=["POST"]),
+        Route("/", root, methods=["GET", "HEAD"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/v1/models/{target:path}", get_model, methods=["GET"]),
         *openai.routes,
+        *anthropic.routes,
+        *gemini.routes,
+        *responses.routes,
         *admin.routes,
     ]
     app = Starlette(

@@ -3,15 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the client offers the model; `parameters` is a JSON schema object."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model made (or made earlier, in a history): `arguments` is a JSON object text."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     text: str
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant turns that called tools
+    tool_call_id: str | None = None  # tool turns: the call this result answers
+    name: str | None = None  # tool turns: the tool's name, when the client says it
+    is_error: bool = False  # tool turns: the tool failed
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """none: never call; auto: the model decides; required: must call (`name`: that tool)."""
+
+    mode: Literal["none", "auto", "required"] = "auto"
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +55,15 @@ class ChatRequest:
     search: bool = False
     deep_search: bool = False
     conversation_id: str | None = None  # continue this upstream conversation
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    json_schema: dict[str, Any] | None = None  # answer with JSON (matching it, if not empty)
+    stop: tuple[str, ...] = ()  # cut the answer at the first of these
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calls_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice.mode != "none"
 
     def prompt_text(self) -> str:
         """All message text, for token estimates."""

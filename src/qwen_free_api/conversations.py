@@ -21,6 +21,7 @@ from qwen_free_api.janitor import Janitor
 from qwen_free_api.pool import Account, Pool, account_of
 from qwen_free_api.settings import Settings
 from qwen_free_api.store import Conversation, Store
+from qwen_free_api.tool_prompt import fold
 from qwen_free_api.upstreams import Upstream
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ SWEEP_BATCH = 100
 def history_hash(messages: tuple[Message, ...]) -> str:
     digest = hashlib.sha256()
     for message in messages:
-        digest.update(message.role.encode() + b"\0" + message.text.encode() + b"\1")
+        digest.update(message.role.encode() + b"\0" + fold(message).encode() + b"\1")
     return digest.hexdigest()
 
 
@@ -82,7 +83,7 @@ class Conversations:
         return owner
 
     async def finished(
-        self, chat: ChatRequest, conversation_id: str, account: Account, answer: str
+        self, chat: ChatRequest, conversation_id: str, account: Account, answer: Message
     ) -> None:
         """After an answer: keep the session for continuation, or delete it now."""
         ttl = self.settings.conversation_ttl
@@ -94,7 +95,7 @@ class Conversations:
         data = {"secret": account.credential.secret} if account.source == "seed" else {}
         if chat.conversation_id:
             await self.store.drop_conversation(chat.conversation_id)
-        prefix = history_hash((*chat.messages, Message("assistant", answer)))
+        prefix = history_hash((*chat.messages, answer))
         record = Conversation(
             conversation_id, account.id, account.credential.dialect, prefix, now, now + ttl, data
         )

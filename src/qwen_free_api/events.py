@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-FinishReason = Literal["stop", "length", "content_filter"]
+from qwen_free_api.chat import ToolCall
+
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "stop_sequence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,13 @@ class Citations:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """The model called a tool; the call is whole (arguments are complete, valid JSON)."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """The upstream is alive but said nothing new (lets renderers send a keep-alive)."""
 
@@ -59,9 +68,10 @@ class Heartbeat:
 class Finish:
     reason: FinishReason = "stop"
     usage: Usage | None = None
+    stop_sequence: str | None = None  # which of the request's stop sequences ended the answer
 
 
-StreamEvent = Opened | TextDelta | ReasoningDelta | Citations | Heartbeat | Finish
+StreamEvent = Opened | TextDelta | ReasoningDelta | Citations | ToolCalled | Heartbeat | Finish
 
 
 @dataclass(slots=True)
@@ -73,6 +83,7 @@ class Completion:
     text: str = ""
     reasoning: str = ""
     citations: list[Citation] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     finish: Finish = field(default_factory=Finish)
 
 
@@ -91,6 +102,8 @@ async def collect(events: AsyncIterator[StreamEvent]) -> Completion:
                 reasoning.append(piece)
             case Citations(items=items):
                 done.citations.extend(items)
+            case ToolCalled(call=call):
+                done.tool_calls.append(call)
             case Finish():
                 done.finish = event
             case Heartbeat():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -57,9 +58,11 @@ class Catalogue:
         aliases: dict[str, str],
         default: str,
         ttl: float,
+        patterns: list[tuple[str, str]] | None = None,
     ) -> None:
         self._models = fallback
         self._aliases = aliases
+        self._patterns = patterns or []
         self._default = default
         self._ttl = ttl
         self._fetched_at = 0.0
@@ -74,16 +77,27 @@ class Catalogue:
         return sorted(self._aliases)
 
     def resolve(self, base: str) -> str:
-        """The upstream id for a client's base name; unknown names go to the default model."""
+        """The upstream id for a client's base name.
+
+        Real ids and display names first, then aliases, then the client-name patterns
+        (claude-*, gemini-*, …); anything else goes to the default model.
+        """
+        found = self._known(base)
+        if found:
+            return found
         lowered = base.lower()
+        for pattern, target in self._patterns:
+            if fnmatch.fnmatchcase(lowered, pattern):
+                return self._known(target) or target
+        log.debug("unknown model %r, using %s", base, self._default)
+        return self._default
+
+    def _known(self, name: str) -> str | None:
+        lowered = name.lower()
         for model in self._models:
             if lowered in (model.id.lower(), model.name.lower()):
                 return model.id
-        alias = self._aliases.get(lowered)
-        if alias:
-            return alias
-        log.debug("unknown model %r, using %s", base, self._default)
-        return self._default
+        return self._aliases.get(lowered)
 
     async def warm(
         self,

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from qwen_free_api.store import Health, Lease, Store
 
 log = logging.getLogger(__name__)
 
-Source = Literal["settings", "file", "admin", "seed"]
+Source = Literal["settings", "file", "admin", "seed", "login"]
 State = Literal["live", "cooling", "disabled", "paused", "expired"]
 
 
@@ -83,6 +83,8 @@ class Pool:
         self._accounts: dict[str, Account] = {}
         # Told when a credential is disabled (the webhook); set by the gateway.
         self.on_disabled: Callable[[Account, str], None] = lambda account, reason: None
+        # Renews a signed-in account whose token is about to expire; set by the gateway.
+        self.freshen: Callable[[Account], Awaitable[Account]] = _same
 
     async def disable(self, account: Account, error: str, reason: str) -> None:
         """Take a credential out of service because the upstream refused it."""
@@ -107,6 +109,10 @@ class Pool:
     def get(self, ident: str) -> Account | None:
         return self._accounts.get(ident)
 
+    def put(self, account: Account) -> None:
+        """Add or replace an account (a signed-in one whose token was renewed)."""
+        self._accounts[account.id] = account
+
     async def add(self, raw: str) -> Account:
         account = account_of(raw, "admin")
         if account.id not in self._accounts:
@@ -129,6 +135,7 @@ class Pool:
         try:
             if lease.wait > 0:
                 await asyncio.sleep(lease.wait + random.uniform(0, self.settings.interval_jitter))
+            account = await self.freshen(account)
             yield account
         except GatewayError as error:
             await self._learn(account, error)
@@ -211,6 +218,10 @@ def _unavailable(
     if all(p > 0 for p in paused):
         return Blocked("the upstream's WAF paused this backend; try again later", retry_after=retry)
     return RateLimited("every credential is cooling down after quota or errors", retry_after=retry)
+
+
+async def _same(account: Account) -> Account:
+    return account
 
 
 def _file_tokens(path: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -10,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from qwen_free_api.chat import ChatRequest
+from qwen_free_api.chat import ChatRequest, Message
 from qwen_free_api.conversations import Conversations
 from qwen_free_api.credentials import Credential, Dialect, parse_credential
 from qwen_free_api.errors import (
@@ -20,15 +21,26 @@ from qwen_free_api.errors import (
     RateLimited,
     Unauthenticated,
 )
-from qwen_free_api.events import Finish, Heartbeat, Opened, StreamEvent, TextDelta, Usage
+from qwen_free_api.events import (
+    Finish,
+    Heartbeat,
+    Opened,
+    StreamEvent,
+    TextDelta,
+    ToolCalled,
+    Usage,
+)
 from qwen_free_api.health import Prober, Verdict, verdict
 from qwen_free_api.janitor import Janitor
+from qwen_free_api.logins import Logins
 from qwen_free_api.models import ModelInfo
 from qwen_free_api.pool import Account, Pool, account_of
 from qwen_free_api.prompt import fit
 from qwen_free_api.respond import Stop
 from qwen_free_api.settings import Settings
+from qwen_free_api.shaping import Shaper, needs_shaping, shape
 from qwen_free_api.tokens import Tokenizer
+from qwen_free_api.tool_prompt import FIRMER
 from qwen_free_api.upstreams import Upstream
 from qwen_free_api.upstreams.cn import Cn
 from qwen_free_api.upstreams.http import Http
@@ -82,6 +94,11 @@ class Gateway:
         self.prober = Prober(pool, self.upstreams, settings.health_interval)
         self._http = http
         pool.on_disabled = self._announce_disabled
+        intl = self.upstreams["intl"]
+        assert isinstance(intl, Intl)
+        self.logins = Logins(pool, settings.logins, settings.login_refresh_before)
+        self.logins.sign_in = intl.sign_in
+        pool.freshen = self.logins.fresh
         self.conversations = Conversations(settings, pool.store, pool, self.upstreams, janitor)
 
     def _announce_disabled(self, account: Account, reason: str) -> None:
@@ -141,13 +158,39 @@ class Gateway:
         if self.settings.log_prompts:
             log.debug("prompt: %r", prepared.chat.prompt_text())
         try:
-            async for event in self._failover(prepared.chat, prepared.accounts):
+            async for event in self._insisting(prepared.chat, prepared.accounts):
                 yield event
         except FAILOVER:
             if prepared.fallback is None:
                 raise
             # The conversation's own account cannot answer now: resend the whole history.
-            async for event in self._failover(prepared.fallback, prepared.everyone):
+            async for event in self._insisting(prepared.fallback, prepared.everyone):
+                yield event
+
+    async def _insisting(
+        self, chat: ChatRequest, accounts: list[Account]
+    ) -> AsyncIterator[StreamEvent]:
+        """When a tool call is required, an answer without one is held back and asked again,
+        once, more firmly; the second answer goes out whatever it is."""
+        if chat.tool_choice.mode != "required" or not chat.tools:
+            async for event in self._failover(chat, accounts):
+                yield event
+            return
+        held: list[StreamEvent] | None = []
+        async for event in self._failover(chat, accounts):
+            if held is None:
+                yield event
+                continue
+            held.append(event)
+            if isinstance(event, ToolCalled):
+                for earlier in held:
+                    yield earlier
+                held = None
+        if held is not None:
+            log.info("a tool call was required but the answer had none; asking again")
+            firmer = Message("system", FIRMER)
+            retry = dataclasses.replace(chat, messages=(*chat.messages, firmer))
+            async for event in self._failover(retry, accounts):
                 yield event
 
     async def _failover(
@@ -176,16 +219,20 @@ class Gateway:
                 log.warning("credential failed (%s); trying another", type(error).__name__)
 
     async def _answer(self, chat: ChatRequest, account: Account) -> AsyncIterator[StreamEvent]:
-        """One account's answer; a finished one is recorded for continuation."""
+        """One account's answer, shaped to the request; a finished one is recorded."""
         conversation = ""
-        texts: list[str] = []
-        async for event in self._started(chat, account.credential):
-            if isinstance(event, TextDelta):
+        events = self._started(chat, account.credential)
+        shaper = Shaper(chat) if needs_shaping(chat) else None
+        texts = shaper.text_parts if shaper else []
+        async for event in shape(events, shaper) if shaper else events:
+            if isinstance(event, TextDelta) and shaper is None:
                 texts.append(event.text)
             elif isinstance(event, Opened):
                 conversation = event.conversation_id
             elif isinstance(event, Finish):
-                await self.conversations.finished(chat, conversation, account, "".join(texts))
+                calls = tuple(shaper.calls) if shaper else ()
+                answer = Message("assistant", "".join(texts), calls)
+                await self.conversations.finished(chat, conversation, account, answer)
             yield event
 
     async def _started(

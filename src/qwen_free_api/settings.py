@@ -147,6 +147,38 @@ class Settings(BaseSettings):
     intl_thinking_format: Literal["summary", "detail"] = Field(
         "summary", description="intl reasoning format: summary (as the web app) or detail."
     )
+    cn_canned_answers: CommaList = Field(
+        [],
+        description="Fixed answers a cn server gives instead of an error when it refuses the "
+        "request's signature; an answer equal to one of them becomes a signing failure.",
+    )
+    intl_logins: CommaList = Field(
+        [],
+        description="intl accounts to sign in to and keep signed in, as `email:password,…`: "
+        "each gets a JWT at start-up and a fresh one before it expires.",
+    )
+    login_refresh_before: float = Field(
+        86400.0,
+        ge=0,
+        description="Seconds before a signed-in intl JWT expires that it is renewed.",
+    )
+    model_map: CommaList = Field(
+        [
+            "claude-*haiku*=qwen-flash",
+            "claude-*=qwen-max",
+            "gemini-*lite*=qwen-flash",
+            "gemini-*flash*=qwen-plus",
+            "gemini-*=qwen-max",
+            "gpt-*mini*=qwen-flash",
+            "gpt-*nano*=qwen-flash",
+            "gpt-*=qwen-max",
+            "o[0-9]*=qwen-max",
+            "chatgpt-*=qwen-max",
+        ],
+        description="Client model names (shell-style patterns, first match wins) mapped to a "
+        "Qwen model or alias (qwen-max: strongest, qwen-plus: default, qwen-flash: fastest), as "
+        "`pattern=model,…`. Real upstream model ids always work as they are.",
+    )
     prompt_budget: int = Field(
         400_000,
         gt=0,
@@ -163,7 +195,15 @@ class Settings(BaseSettings):
         False, description="Log prompts and answers (debugging only; off by default)."
     )
 
-    @field_validator("tokens", "api_keys", "url_allowlist", mode="before")
+    @field_validator(
+        "tokens",
+        "api_keys",
+        "url_allowlist",
+        "model_map",
+        "intl_logins",
+        "cn_canned_answers",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -175,6 +215,25 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("model_map")
+    @classmethod
+    def _check_map(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            pattern, _, target = entry.partition("=")
+            if not pattern.strip() or not target.strip():
+                raise ValueError(f"model_map entry {entry!r} is not `pattern=model`")
+        return value
+
+    @property
+    def models_by_pattern(self) -> list[tuple[str, str]]:
+        pairs = (entry.partition("=") for entry in self.model_map)
+        return [(pattern.strip().lower(), target.strip()) for pattern, _, target in pairs]
+
+    @property
+    def logins(self) -> list[tuple[str, str]]:
+        pairs = (entry.partition(":") for entry in self.intl_logins)
+        return [(email.strip(), password) for email, _, password in pairs]
+
     @property
     def pool_mode(self) -> bool:
-        return bool(self.tokens)
+        return bool(self.tokens or self.tokens_file or self.intl_logins)

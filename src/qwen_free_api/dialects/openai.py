@@ -7,14 +7,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from qwen_free_api.chat import ChatRequest, Message, Role
+from qwen_free_api.chat import ToolCall
 from qwen_free_api.dialects import Dialect, Meta
-from qwen_free_api.errors import BadRequest, GatewayError
+from qwen_free_api.dialects.openai_wire import parse_request, to_chat
+from qwen_free_api.errors import GatewayError, NotFound
 from qwen_free_api.events import (
     Citations,
     Completion,
@@ -24,6 +24,7 @@ from qwen_free_api.events import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolCalled,
     Usage,
 )
 from qwen_free_api.models import SUFFIXES
@@ -48,133 +49,101 @@ ERROR_TYPES = {
     "timeout": "timeout",
     "protocol": "upstream_error",
 }
-ROLES: dict[str, Role] = {
-    "system": "system",
-    "developer": "system",
-    "user": "user",
-    "assistant": "assistant",
-    "tool": "tool",
-    "function": "tool",
-}
 DONE = Frame("[DONE]")
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class StreamOptions(WireModel):
-    include_usage: bool = False
-
-
-class ChatMessage(WireModel):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatCompletionRequest(WireModel):
-    model: str = Field(min_length=1)
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    reasoning_effort: str | None = None
-    enable_thinking: bool | None = None
-    thinking_budget: int | None = None
-    enable_search: bool | None = None
-    search_type: str | None = None
-    web_search_options: dict[str, Any] | None = None
-    conversation_id: str | None = None
-
-
-def parse_request(body: Any) -> ChatCompletionRequest:
-    try:
-        return ChatCompletionRequest.model_validate(body)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(f"invalid `{field}`: {first['msg']}", param=field) from None
-
-
-def to_chat(wire: ChatCompletionRequest) -> ChatRequest:
-    messages = tuple(_message(i, m) for i, m in enumerate(wire.messages))
-    effort = (wire.reasoning_effort or "").lower()
-    thinking = wire.enable_thinking
-    if thinking is None and effort:
-        thinking = effort not in ("none", "minimal")
-    search_type = (wire.search_type or "").lower()
-    return ChatRequest(
-        model=wire.model,
-        messages=messages,
-        thinking=thinking,
-        thinking_budget=wire.thinking_budget,
-        search=bool(wire.enable_search or search_type or wire.web_search_options is not None),
-        deep_search=search_type in ("deep", "depth", "deep_search"),
-        conversation_id=wire.conversation_id,
-    )
-
-
-def _message(index: int, message: ChatMessage) -> Message:
-    role = ROLES.get(message.role)
-    if role is None:
-        raise BadRequest(f"unknown role {message.role!r}", param=f"messages.{index}.role")
-    content = message.content
-    if content is None or isinstance(content, str):
-        return Message(role, content or "")
-    texts: list[str] = []
-    for part_index, part in enumerate(content):
-        kind = part.get("type")
-        if kind in ("text", "input_text") and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        else:
-            raise BadRequest(
-                f"content part type {kind!r} is not supported yet",
-                param=f"messages.{index}.content.{part_index}",
-            )
-    return Message(role, "\n".join(texts))
-
-
 async def render_stream(events: AsyncIterator[StreamEvent], meta: Meta) -> AsyncIterator[Frame]:
-    head = ""
-    think_open = False  # reasoning_in_content: a <think> block is open in `content`
-    texts: list[str] = []  # to estimate usage when the upstream reports none
-    thoughts: list[str] = []
+    chunks = _Chunks(meta)
     async for event in events:
         match event:
             case Opened(conversation_id=cid):
-                head = _chunk_head("chatcmpl-" + cid, meta)
-                yield Frame(head + '{"role":"assistant","content":""},"finish_reason":null}]}')
+                chunks.head = _chunk_head("chatcmpl-" + cid, meta)
+                yield Frame(
+                    chunks.head + '{"role":"assistant","content":""},"finish_reason":null}]}'
+                )
             case TextDelta(text=text):
-                texts.append(text)
-                if think_open:
-                    text, think_open = "\n</think>\n\n" + text, False
-                yield _delta(head, "content", text)
+                chunks.texts.append(text)
+                yield _delta(chunks.head, "content", chunks.close_think() + text)
             case ReasoningDelta(text=text):
-                thoughts.append(text)
-                if meta.reasoning_in_content and not think_open:
-                    text, think_open = "<think>\n" + text, True
-                yield _delta(head, "content" if think_open else "reasoning_content", text)
+                yield chunks.reasoning(text)
+            case ToolCalled(call=call):
+                chunks.texts.append(call.arguments)
+                if chunks.think_open:
+                    yield _delta(chunks.head, "content", chunks.close_think())
+                yield _tool_delta(chunks.head, chunks.calls, call)
+                chunks.calls += 1
             case Citations(items=items):
                 urls = json.dumps([c.url for c in items], ensure_ascii=False)
-                yield Frame(f'{head}{{}},"finish_reason":null}}],"citations":{urls}}}')
+                yield Frame(f'{chunks.head}{{}},"finish_reason":null}}],"citations":{urls}}}')
             case Heartbeat():
                 yield KEEPALIVE_FRAME
             case Finish():
-                usage = event.usage
-                if meta.include_usage and usage is None:
-                    usage = meta.estimate("".join(texts), "".join(thoughts))
-                for frame in _closing(
-                    head, event, usage if meta.include_usage else None, think_open
-                ):
+                for frame in chunks.closing(event):
                     yield frame
     yield DONE
 
 
+class _Chunks:
+    """What a chat.completion.chunk stream remembers between events."""
+
+    def __init__(self, meta: Meta) -> None:
+        self.meta = meta
+        self.head = ""
+        self.think_open = False  # reasoning_in_content: a <think> block is open in `content`
+        self.texts: list[str] = []  # to estimate usage when the upstream reports none
+        self.thoughts: list[str] = []
+        self.calls = 0
+
+    def close_think(self) -> str:
+        if not self.think_open:
+            return ""
+        self.think_open = False
+        return "\n</think>\n\n"
+
+    def reasoning(self, text: str) -> Frame:
+        self.thoughts.append(text)
+        if self.meta.reasoning_in_content and not self.think_open:
+            text, self.think_open = "<think>\n" + text, True
+        return _delta(self.head, "content" if self.think_open else "reasoning_content", text)
+
+    def closing(self, finish: Finish) -> list[Frame]:
+        usage = finish.usage
+        if self.meta.include_usage and usage is None:
+            usage = self.meta.estimate("".join(self.texts), "".join(self.thoughts))
+        return _closing(
+            self.head, finish, usage if self.meta.include_usage else None, self.think_open
+        )
+
+
 def _closing(head: str, finish: Finish, usage: Usage | None, think_open: bool) -> list[Frame]:
     frames = [_delta(head, "content", "\n</think>\n\n")] if think_open else []
-    frames.append(Frame(f'{head}{{}},"finish_reason":"{finish.reason}"}}]}}'))
+    frames.append(Frame(f'{head}{{}},"finish_reason":"{finish_reason(finish)}"}}]}}'))
     if usage is not None:
         frames.append(Frame(_usage_chunk(head, usage)))
     return frames
+
+
+def finish_reason(finish: Finish) -> str:
+    return "stop" if finish.reason == "stop_sequence" else finish.reason
+
+
+def _tool_delta(head: str, index: int, call: ToolCall) -> Frame:
+    """One whole call in one chunk: id, name and the complete arguments."""
+    delta = {
+        "tool_calls": [
+            {
+                "index": index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+        ]
+    }
+    return Frame(f'{head}{_compact(delta)},"finish_reason":null}}]}}')
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _delta(head: str, key: str, text: str) -> Frame:
@@ -217,6 +186,16 @@ def usage_object(usage: Usage) -> dict[str, Any]:
 
 def render_completion(done: Completion, meta: Meta) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": done.text}
+    if done.tool_calls:
+        message["content"] = done.text or None
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in done.tool_calls
+        ]
     if done.reasoning:
         if meta.reasoning_in_content:
             message["content"] = f"<think>\n{done.reasoning}\n</think>\n\n{done.text}"
@@ -227,7 +206,7 @@ def render_completion(done: Completion, meta: Meta) -> dict[str, Any]:
         "object": "chat.completion",
         "created": meta.created,
         "model": meta.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": done.finish.reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(done.finish)}],
         "usage": usage_object(done.finish.usage or meta.estimate(done.text, done.reasoning)),
     }
     if done.citations:
@@ -303,6 +282,22 @@ async def list_models(request: Request) -> Response:
     )
 
 
+async def get_model(request: Request) -> Response:
+    """One entry of the model list, or 404."""
+    gateway = gateway_of(request)
+    key = bearer(request)
+    wanted = request.path_params["target"]
+    try:
+        caller = gateway.authorize(key) if key or gateway.settings.pool_mode else None
+        listed = model_list(gateway, await gateway.models(caller))
+        found = next((m for m in listed if m["id"] == wanted), None)
+        if found is None:
+            raise NotFound(f"model {wanted!r} does not exist", param="model")
+    except GatewayError as error:
+        return error_response(DIALECT, error)
+    return JSONResponse(found)
+
+
 def model_list(gateway: Gateway, models: list[Any]) -> list[dict[str, Any]]:
     created = int(time.time())
     seen: set[str] = set()
@@ -329,6 +324,4 @@ def model_list(gateway: Gateway, models: list[Any]) -> list[dict[str, Any]]:
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/models", list_models, methods=["GET"]),
 ]

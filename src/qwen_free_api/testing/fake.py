@@ -85,7 +85,7 @@ class FakeUpstream(FakeState):
             *self.security.routes(),
             Route(CHAT_PATHS["cn"], CnChat(self, self.security).chat, methods=["POST"]),
             *CnSessionEndpoints(self).routes(),
-            *AccountEndpoints().routes(),
+            *AccountEndpoints(self).routes(),
             *IntlEndpoints(self).routes(),
         ]
         self.app: ASGIApp = _Recorder(Starlette(routes=routes), self)

@@ -14,11 +14,14 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from qwen_free_api.testing.state import FakeState
 
 FAKE_EMAIL = "user@example.com"
 FAKE_PASSWORD = "password"
@@ -101,6 +104,9 @@ def unauthorized() -> Response:
 class AccountEndpoints:
     """Sign-in and the two token-check endpoints."""
 
+    def __init__(self, state: FakeState) -> None:
+        self._state = state
+
     def routes(self) -> list[Route]:
         """The account paths."""
         return [
@@ -124,7 +130,7 @@ class AccountEndpoints:
             return JSONResponse(
                 {"detail": "The email or password provided is incorrect."}, status_code=401
             )
-        token = make_token()
+        token = make_token(expires_in=self._state.signin_lifetime)
         claims = token_claims(token) or {}
         user = _user(claims)
         return JSONResponse(

@@ -78,6 +78,7 @@ class FakeState:
         self.devices: dict[str, Device] = {}
         self.cn_sessions: dict[str, CnSession] = {}
         self.intl_chats: dict[str, IntlChat] = {}
+        self.signin_lifetime = 30 * 24 * 3600.0  # seconds until a signed-in token expires
 
     # --- change notification -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from qwen_free_api import sse
 from qwen_free_api.chat import ChatRequest
 from qwen_free_api.credentials import Credential, Dialect
 from qwen_free_api.errors import BadRequest, ProtocolError, SigningFailed
-from qwen_free_api.events import Finish, Opened, StreamEvent
+from qwen_free_api.events import Finish, Opened, StreamEvent, TextDelta
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import Catalogue, ModelInfo, split_suffixes
 from qwen_free_api.prompt import upstream_prompt
@@ -52,7 +52,13 @@ class Cn:
         self._http = http
         self._janitor = janitor
         self._signer = Signer(http, settings.cn_sec_base_url, settings.cn_origin)
-        self.catalogue = Catalogue(FALLBACK_MODELS, ALIASES, DEFAULT_MODEL, settings.models_ttl)
+        self.catalogue = Catalogue(
+            FALLBACK_MODELS,
+            ALIASES,
+            DEFAULT_MODEL,
+            settings.models_ttl,
+            settings.models_by_pattern,
+        )
 
     def _common(self, credential: Credential) -> list[tuple[str, str]]:
         version = self._settings.cn_web_version
@@ -109,7 +115,8 @@ class Cn:
         finished = False  # a finished session is the gateway's to keep or delete
         try:
             opened = Opened(conversation_id("cn", session_id, req_id, topic_id or req_id), model)
-            async for event in self._signed_stream(credential, session_id, body, opened):
+            events = self._signed_stream(credential, session_id, body, opened)
+            async for event in _refuse_canned(events, self._settings.cn_canned_answers):
                 answered, finished = True, isinstance(event, Finish)
                 yield event
         finally:
@@ -279,3 +286,37 @@ async def _events(
     for event in turn.flush():
         yield event
     yield turn.finish
+
+
+async def _refuse_canned(
+    events: AsyncIterator[StreamEvent], canned: list[str]
+) -> AsyncIterator[StreamEvent]:
+    """Hold an answer back while it could still be one of the known canned refusals.
+
+    A cn server that dislikes the request's signature may answer HTTP 200 with a fixed
+    sentence instead of an error. Such an answer becomes a signing failure (counted against
+    the account, with a warning) instead of reaching the client as the model's words.
+    """
+    if not canned:
+        async for event in events:
+            yield event
+        return
+    held: list[StreamEvent] | None = []
+    text = ""
+    async for event in events:
+        if held is None:
+            yield event
+            continue
+        held.append(event)
+        if isinstance(event, TextDelta):
+            text += event.text
+            if not any(c.startswith(text.strip()) for c in canned):
+                for earlier in held:
+                    yield earlier
+                held = None
+        elif isinstance(event, Finish):
+            if text.strip() in canned:
+                log.warning("cn answered with a canned refusal: the signature was probably refused")
+                raise SigningFailed("the cn backend answered with a canned refusal (signing)")
+            for earlier in held:
+                yield earlier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -12,8 +13,8 @@ from typing import Any
 
 from qwen_free_api import sse
 from qwen_free_api.chat import ChatRequest
-from qwen_free_api.credentials import Credential, Dialect
-from qwen_free_api.errors import BadRequest, ProtocolError
+from qwen_free_api.credentials import Credential, Dialect, jwt_claims, mask
+from qwen_free_api.errors import BadRequest, CredentialRejected, ProtocolError
 from qwen_free_api.events import (
     Citation,
     Citations,
@@ -75,7 +76,13 @@ class Intl:
         self._http = http
         self._janitor = janitor
         self._base = settings.intl_base_url
-        self.catalogue = Catalogue(FALLBACK_MODELS, ALIASES, DEFAULT_MODEL, settings.models_ttl)
+        self.catalogue = Catalogue(
+            FALLBACK_MODELS,
+            ALIASES,
+            DEFAULT_MODEL,
+            settings.models_ttl,
+            settings.models_by_pattern,
+        )
 
     def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
         return {
@@ -236,6 +243,24 @@ class Intl:
         reply = await self._http.request("DELETE", url, headers=self._headers(credential))
         if reply.status != 200:
             log.warning("intl chat deletion answered HTTP %s", reply.status)
+
+    async def sign_in(self, email: str, password: str) -> str:
+        """A fresh JWT for an account, by its email and password (sent as SHA-256 hex)."""
+        body = {"email": email, "password": hashlib.sha256(password.encode()).hexdigest()}
+        headers = {"content-type": "application/json", "source": "web"}
+        url = f"{self._base}/api/v1/auths/signin"
+        reply = await self._http.request(
+            "POST", url, headers=headers, body=json.dumps(body).encode()
+        )
+        if reply.status in (400, 401, 403):
+            raise CredentialRejected(f"sign-in refused for {mask(email)} (HTTP {reply.status})")
+        if reply.status != 200:
+            raise failures.from_status(reply.status, reply.body, credential=mask(email))
+        data = failures.parse_json(reply.body)
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or jwt_claims(token) is None:
+            raise ProtocolError("the sign-in answer carried no token")
+        return token
 
     async def check(self, credential: Credential) -> bool:
         if credential.expired():
