@@ -52,7 +52,7 @@ class Turn:
         self.sequence += 1
         return Frame(json.dumps(data, ensure_ascii=False, separators=(",", ":")), kind)
 
-    def response(self, meta: Meta, status: str, **extra: Any) -> dict[str, Any]:
+    def response(self, meta: Meta, **fields: Any) -> dict[str, Any]:
         """The response object, echoing the request the way the SDK's `Response` expects."""
         wire = self.wire
         reasoning = wire.reasoning
@@ -60,7 +60,7 @@ class Turn:
             "id": self.response_id,
             "object": "response",
             "created_at": meta.created,
-            "status": status,
+            "status": "in_progress",
             "error": None,
             "incomplete_details": None,
             "instructions": wire.instructions,
@@ -82,7 +82,7 @@ class Turn:
             "truncation": "disabled",
             "usage": None,
             "metadata": wire.metadata or {},
-            **extra,
+            **fields,
         }
 
     def function_call(self, call: ToolCall, status: str) -> dict[str, Any]:
@@ -130,8 +130,9 @@ def final_fields(finish: Finish, usage: dict[str, Any]) -> dict[str, Any]:
 def _usage(meta: Meta, finish: Finish, text: str, reasoning: str) -> dict[str, Any]:
     usage = finish.usage or meta.estimate(text, reasoning)
     thought = usage.reasoning_tokens
-    if thought is None:
-        thought = meta.estimate("", reasoning).completion_tokens if reasoning else 0
+    if thought is None:  # the reasoning's share of the output, by characters
+        share = len(reasoning) / max(1, len(text) + len(reasoning))
+        thought = round(usage.completion_tokens * share)
     return usage_object(usage, thought)
 
 
@@ -210,7 +211,7 @@ async def render_stream(
                 frames = _close(turn, current, citations)
                 current = None
                 usage = _usage(meta, event, "".join(texts), "".join(thoughts))
-                body = turn.response(meta, "completed", **final_fields(event, usage))
+                body = turn.response(meta, **final_fields(event, usage))
                 frames.append(turn.frame("response.completed", {"response": body}))
         for frame in frames:
             yield frame
@@ -219,7 +220,7 @@ async def render_stream(
 def _opening(turn: Turn, meta: Meta, conversation_id: str) -> list[Frame]:
     turn.response_id = "resp_" + conversation_id
     return [
-        turn.frame(kind, {"response": turn.response(meta, "in_progress")})
+        turn.frame(kind, {"response": turn.response(meta)})
         for kind in ("response.created", "response.in_progress")
     ]
 
@@ -335,7 +336,7 @@ def render_completion(done: Completion, meta: Meta, turn: Turn) -> dict[str, Any
         turn.output.append(message_item(new_id("msg_"), done.text, done.citations, "completed"))
     turn.output.extend(turn.function_call(call, "completed") for call in done.tool_calls)
     usage = _usage(meta, done.finish, done.text, done.reasoning)
-    return turn.response(meta, "completed", **final_fields(done.finish, usage))
+    return turn.response(meta, **final_fields(done.finish, usage))
 
 
 def stream_error(error: GatewayError) -> dict[str, Any]:
@@ -348,8 +349,7 @@ def stream_error(error: GatewayError) -> dict[str, Any]:
         code = "rate_limit_exceeded"
         if error.retry_after is not None and "try again in" not in message.lower():
             message = f"{message} Please try again in {error.retry_after}s."
-    envelope = openai.render_error(error)["error"]
-    return {"code": code, "message": message, "type": envelope["type"], "param": error.param}
+    return {"code": code, "message": message, "param": error.param}
 
 
 def render_stream_error(error: GatewayError, meta: Meta, turn: Turn) -> list[Frame]:
@@ -360,9 +360,7 @@ def render_stream_error(error: GatewayError, meta: Meta, turn: Turn) -> list[Fra
         # advance the counter, so that response.created still gets sequence number 0.
         data = {"type": "error", "sequence_number": turn.sequence, **details}
         return [Frame(json.dumps(data, ensure_ascii=False, separators=(",", ":")), "error")]
-    body = turn.response(
-        meta, "failed", error={"code": details["code"], "message": details["message"]}
-    )
+    body = turn.response(meta, status="failed", error=details)
     return [turn.frame("response.failed", {"response": body})]
 
 

@@ -29,6 +29,7 @@ ROLES: dict[str, Role] = {
 TEXT_PARTS = ("input_text", "output_text", "text", "summary_text")
 IGNORED_ITEMS = ("reasoning",)  # reasoning is the model's own; other unknown items are logged
 NO_THINKING = ("none", "minimal")
+UNION_BRANCHES = ("str", "int", "float", "bool")
 
 
 class WireModel(BaseModel):
@@ -65,8 +66,11 @@ def parse_request(body: Any) -> ResponsesRequest:
     except ValidationError as error:
         first = error.errors()[0]
         loc = [str(part) for part in first["loc"]]
-        field_name = ".".join(loc[:2] if loc[:1] == ["input"] else loc) or "body"
-        raise BadRequest(f"invalid `{field_name}`: {first['msg']}", param=field_name) from None
+        # A union's branch names ("input.str", "input.list[dict[str,any]]") are not fields.
+        fields = [p for p in loc if p not in UNION_BRANCHES and "[" not in p]
+        field_name = ".".join(fields) or "body"
+        reason = "wrong type" if len(fields) < len(loc) else first["msg"]
+        raise BadRequest(f"invalid `{field_name}`: {reason}", param=field_name) from None
 
 
 def flat_name(namespace: str, name: str) -> str:
@@ -149,7 +153,8 @@ def _tools(specs: list[dict[str, Any]]) -> tuple[tuple[Tool, ...], ToolNames, bo
                 tools.append(Tool(flat, description.strip(), tool.parameters))
                 note = ""  # the namespace's description goes with its first function only
         elif isinstance(kind, str) and kind.startswith("web_search"):
-            search = True
+            # Codex offers `external_web_access: false` on every turn: no web, no search.
+            search = search or spec.get("external_web_access") is not False
     top = frozenset(t.name for t in tools if t.name not in nested)
     return tuple(tools), ToolNames(nested, top), search
 
