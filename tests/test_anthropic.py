@@ -680,18 +680,28 @@ async def test_request_errors(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "named"),
+    ("content", "said"),
     [
-        ([{"type": "image", "source": {"type": "base64", "data": "iVBO"}}], "image"),
-        ([{"type": "document", "source": {"type": "text", "data": "x"}}], "document"),
+        (
+            [
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "!"},
+                }
+            ],
+            "malformed",
+        ),
+        ([{"type": "image", "source": {"type": "base64", "data": "iVBO"}}], "media_type"),
+        ([{"type": "document", "source": {"type": "file", "file_id": "f"}}], "not supported"),
+        ([{"type": "image", "source": {"type": "url", "url": "file:///etc/passwd"}}], "file"),
         (
             [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "image"}]}],
-            "image",
+            "needs a source",
         ),
     ],
 )
-async def test_media_blocks_are_refused_by_name(
-    client: httpx.AsyncClient, content: list[dict[str, Any]], named: str
+async def test_malformed_media_blocks_are_refused(
+    client: httpx.AsyncClient, content: list[dict[str, Any]], said: str
 ) -> None:
     payload = {**ask(), "messages": [{"role": "user", "content": content}]}
     for streamed in (True, False):
@@ -699,7 +709,7 @@ async def test_media_blocks_are_refused_by_name(
             "/v1/messages", json={**payload, "stream": streamed}, headers=headers("intl")
         )
         message = check_envelope(response, 400, "invalid_request_error")
-        assert named in message and "not supported yet" in message
+        assert said in message
 
 
 async def test_other_block_kinds_reach_the_prompt_as_json(

@@ -4,6 +4,7 @@ count_tokens, the model list, and every error raised as the SDK's own exception 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -221,11 +222,17 @@ async def test_sdk_mid_stream_error_raises(sdk: Factory, fake: FakeUpstream) -> 
     assert body["error"]["type"] == "rate_limit_error"
 
 
-async def test_sdk_refused_media_is_a_bad_request(sdk: Factory) -> None:
+async def test_sdk_images_reach_the_upstream_and_bad_ones_are_refused(sdk: Factory) -> None:
     client = await sdk("cn")
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(32))).decode()
     image: Any = {"type": "image", "source": {"type": "base64", "media_type": "image/png"}}
-    image["source"]["data"] = "iVBORw0KGgo="
-    with pytest.raises(anthropic.BadRequestError, match="not supported yet"):
+    image["source"]["data"] = png
+    message = await client.messages.create(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": [image]}]
+    )
+    assert "[image " in message.content[0].text  # type: ignore[union-attr]
+    image["source"]["data"] = "!!not base64"
+    with pytest.raises(anthropic.BadRequestError, match="malformed"):
         await client.messages.create(
             model=MODEL, max_tokens=64, messages=[{"role": "user", "content": [image]}]
         )

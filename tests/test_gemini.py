@@ -668,11 +668,11 @@ async def test_request_errors(client: httpx.AsyncClient, make_server: Any) -> No
     google_error(bad_json.json(), 400, "INVALID_ARGUMENT")
     empty = await post(url("generateContent"), json={"contents": []}, headers=key("cn"))
     google_error(empty.json(), 400, "INVALID_ARGUMENT")
-    image = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+    image = {"inlineData": {"mimeType": "image/png", "data": "!!not base64"}}
     media = await post(
         url("generateContent"), json={"contents": [{"parts": [image]}]}, headers=key("cn")
     )
-    assert "not supported yet" in google_error(media.json(), 400, "INVALID_ARGUMENT")["message"]
+    assert "malformed" in google_error(media.json(), 400, "INVALID_ARGUMENT")["message"]
     role = {"contents": [{"role": "robot", "parts": [{"text": "x"}]}]}
     bad_role = await post(url("generateContent"), json=role, headers=key("cn"))
     google_error(bad_role.json(), 400, "INVALID_ARGUMENT")

@@ -692,12 +692,16 @@ async def test_request_errors(client: httpx.AsyncClient) -> None:
     assert (await refused(ask(42)))["param"] == "input"
     assert (await refused(ask([])))["param"] == "input"
     assert (await refused(ask([{"role": "robot", "content": "hi"}])))["param"] == "input.0.role"
-    image = [{"type": "input_image", "image_url": "data:image/png;base64,iVBO"}]
-    for content in (image, [{"type": "input_file", "file_id": "f"}]):
+    image = [{"type": "input_image", "image_url": "file:///etc/passwd"}]
+    cases = [
+        (image, "only http, https and data:"),
+        ([{"type": "input_file", "file_id": "f"}], "file ids"),
+    ]
+    for content, said in cases:
         for streamed in (True, False):
             items = [{"role": "user", "content": [{"type": "input_text", "text": "x"}, *content]}]
             error = await refused(ask(items, stream=streamed))
-            assert "not supported yet" in error["message"]
+            assert said in error["message"]
             assert error["param"] == "input.0.content.1"
     call = [{"type": "function_call", "name": "f", "arguments": "{}"}]
     assert (await refused(ask(call)))["param"] == "input.0.call_id"

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from qwen_free_api import __version__, admin
-from qwen_free_api.dialects import anthropic, gemini, openai, responses
+from qwen_free_api.dialects import anthropic, gemini, images, openai, responses
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.pool import Pool
@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
         *anthropic.routes,
         *gemini.routes,
         *responses.routes,
+        *images.routes,
         *admin.routes,
     ]
     app = Starlette(

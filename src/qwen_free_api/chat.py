@@ -27,6 +27,21 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image or document a message carries: inline bytes, or a URL still to be fetched.
+
+    Dialects fill `data` (from base64 or a `data:` URL) or `url` (http/https, fetched safely
+    by the gateway before anything is uploaded); `mime` may be empty until then.
+    """
+
+    kind: Literal["image", "document"]
+    mime: str = ""
+    name: str = ""
+    data: bytes | None = field(default=None, repr=False)
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     text: str
@@ -34,6 +49,7 @@ class Message:
     tool_call_id: str | None = None  # tool turns: the call this result answers
     name: str | None = None  # tool turns: the tool's name, when the client says it
     is_error: bool = False  # tool turns: the tool failed
+    attachments: tuple[Attachment, ...] = ()  # images and documents, in the order given
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,11 +41,11 @@ def _demand(chat: ChatRequest) -> str:
 def flatten(messages: tuple[Message, ...]) -> str:
     """One user message passes as is; anything longer becomes a labelled transcript."""
     if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].text
+        return fold(messages[0])
     return "\n\n".join(
         f"{LABELS[m.role]}: {fold(m)}"
         for m in messages
-        if m.text or m.tool_calls or m.role == "tool"
+        if m.text or m.tool_calls or m.attachments or m.role == "tool"
     )
 
 

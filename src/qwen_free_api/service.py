@@ -11,9 +11,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from qwen_free_api.attachments import fetch_attachments
 from qwen_free_api.chat import ChatRequest, Message
 from qwen_free_api.conversations import Conversations
 from qwen_free_api.credentials import Credential, Dialect, parse_credential
+from qwen_free_api.drawing import draw_in_chat, is_drawing
 from qwen_free_api.errors import (
     Blocked,
     CredentialRejected,
@@ -92,7 +94,7 @@ class Gateway:
             "intl": Intl(settings, http, janitor),
         }
         self.prober = Prober(pool, self.upstreams, settings.health_interval)
-        self._http = http
+        self.http = http
         pool.on_disabled = self._announce_disabled
         intl = self.upstreams["intl"]
         assert isinstance(intl, Intl)
@@ -114,7 +116,7 @@ class Gateway:
         }
         body = json.dumps(event).encode()
         headers = {"content-type": "application/json"}
-        post = self._http.request("POST", url, headers=headers, body=body)
+        post = self.http.request("POST", url, headers=headers, body=body)
         self.janitor.spawn(_discard(post), "calling the webhook")
 
     def authorize(self, key: str | None) -> Caller:
@@ -145,8 +147,10 @@ class Gateway:
         fitted, dropped = fit(chat, budget)
         if plan.account is not None:
             fallback = fitted if plan.automatic else None
-            return Prepared(plan.chat, [plan.account], fallback, accounts, 0)
-        return Prepared(fitted, accounts, None, accounts, dropped)
+            sent = await fetch_attachments(plan.chat, self.settings)
+            return Prepared(sent, [plan.account], fallback, accounts, 0)
+        sent = await fetch_attachments(fitted, self.settings)
+        return Prepared(sent, accounts, None, accounts, dropped)
 
     async def stream(self, prepared: Prepared) -> AsyncIterator[StreamEvent]:
         """Answer with one credential; until the answer starts, fail over to another.
@@ -157,6 +161,11 @@ class Gateway:
         """
         if self.settings.log_prompts:
             log.debug("prompt: %r", prepared.chat.prompt_text())
+        if is_drawing(prepared.chat.model):
+            drawn = draw_in_chat(self.pool, self.upstreams, prepared.everyone, prepared.chat)
+            async for event in drawn:
+                yield event
+            return
         try:
             async for event in self._insisting(prepared.chat, prepared.accounts):
                 yield event
@@ -164,7 +173,8 @@ class Gateway:
             if prepared.fallback is None:
                 raise
             # The conversation's own account cannot answer now: resend the whole history.
-            async for event in self._insisting(prepared.fallback, prepared.everyone):
+            fallback = await fetch_attachments(prepared.fallback, self.settings)
+            async for event in self._insisting(fallback, prepared.everyone):
                 yield event
 
     async def _insisting(

@@ -80,6 +80,31 @@ class Settings(BaseSettings):
         "https://www.qianwen.com", description="cn backend: Origin/Referer the web client sends."
     )
     intl_base_url: str = Field("https://chat.qwen.ai", description="intl backend host.")
+    cn_workspace_base_url: str = Field(
+        "https://workspace-res.qianwen.com",
+        description="cn backend: upload host (oss_token and the upload callback).",
+    )
+    cn_oss_base_url: str = Field(
+        "",
+        description="cn backend: where uploads are PUT; empty: https://<host the upstream names>.",
+    )
+    intl_oss_base_url: str = Field(
+        "",
+        description="intl backend: where uploads are PUT; empty: "
+        "https://<bucket>.<region>.aliyuncs.com, else <this>/<bucket>.",
+    )
+    fetch_max_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest image or document fetched from a client's URL."
+    )
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds allowed to fetch one image or document from a URL."
+    )
+    image_poll_interval: float = Field(
+        3.0, ge=0, description="Seconds between polls of a cn image generation's result."
+    )
+    image_timeout: float = Field(
+        180.0, gt=0, description="Seconds an image generation may take before it fails (504)."
+    )
     store: str = Field(
         "sqlite:///data/qwen-free-api.db",
         description="Where shared state lives: sqlite:///path or redis://host:port/db.",
@@ -210,7 +235,15 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("cn_base_url", "cn_api_base_url", "cn_sec_base_url", "intl_base_url")
+    @field_validator(
+        "cn_base_url",
+        "cn_api_base_url",
+        "cn_sec_base_url",
+        "intl_base_url",
+        "cn_workspace_base_url",
+        "cn_oss_base_url",
+        "intl_oss_base_url",
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -7,6 +7,7 @@ reads back; results are labelled with the id of the call they answer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -80,7 +81,12 @@ def compact_schema(schema: Any) -> Any:
 
 
 def fold(message: Message) -> str:
-    """A message's text as it appears in the upstream prompt, tool turns included."""
+    """A message's text as it appears in the upstream prompt, tool turns and attachments
+    (as markers; the files themselves travel beside the prompt) included."""
+    if message.attachments:
+        marks = " ".join(f"[{a.kind}: {a.name or 'unnamed'}]" for a in message.attachments)
+        text = f"{marks}\n{message.text}" if message.text else marks
+        message = dataclasses.replace(message, text=text, attachments=())
     if message.role == "tool":
         label = f"[TOOL_RESULT for {message.tool_call_id or 'unknown'}]"
         if message.is_error:

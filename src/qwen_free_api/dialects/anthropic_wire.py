@@ -2,8 +2,9 @@
 
 Content blocks are read as plain dicts: `text`, `tool_use` (assistant) and `tool_result` (user)
 carry meaning; `thinking` / `redacted_thinking` are dropped from the history (the upstream keeps
-no signatures); media blocks are refused until the gateway can send them upstream; any other
-kind is kept in the prompt as its JSON, so an agent's session never breaks on a new block kind.
+no signatures); `image` and `document` blocks of user turns and tool results become the
+message's attachments (dialects.media.anthropic_block); any other kind is kept in the prompt as
+its JSON, so an agent's session never breaks on a new block kind.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_free_api.chat import ChatRequest, Message, Tool, ToolCall, ToolChoice
+from qwen_free_api.chat import Attachment, ChatRequest, Message, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects.media import anthropic_block
 from qwen_free_api.errors import BadRequest
 from qwen_free_api.tool_prompt import fold
 
@@ -107,8 +109,9 @@ def _texts(blocks: list[Block], where: str) -> list[str]:
 
 
 def _text(block: Block, param: str) -> str | None:
-    """A block as prompt text: thinking dropped (None), media refused, and blocks of kinds this
-    gateway has no use for (tool_reference, search_result, …) kept as their JSON."""
+    """A block as prompt text: thinking dropped (None), media refused (system and assistant
+    turns take none), and blocks of kinds this gateway has no use for (tool_reference,
+    search_result, …) kept as their JSON."""
     kind = block.get("type")
     if kind == "text" and isinstance(block.get("text"), str):
         text: str = block["text"]
@@ -116,7 +119,7 @@ def _text(block: Block, param: str) -> str | None:
     if kind in DROPPED:
         return None
     if kind in MEDIA:
-        raise BadRequest(f"`{kind}` content blocks are not supported yet", param=param)
+        raise BadRequest(f"`{kind}` blocks belong in user turns and tool results", param=param)
     kept = {key: value for key, value in block.items() if key != "cache_control"}
     return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
 
@@ -155,18 +158,37 @@ def _tool_use(block: Block, param: str) -> ToolCall:
     return ToolCall(call_id, name, json.dumps(arguments, ensure_ascii=False))
 
 
+def _collect(
+    blocks: list[Any], where: str, apart: frozenset[str] = frozenset()
+) -> tuple[str, tuple[Attachment, ...]]:
+    """The text and the images and documents of blocks (kinds in `apart` are read elsewhere)."""
+    texts: list[str] = []
+    media: list[Attachment] = []
+    for number, block in enumerate(blocks):
+        param = f"{where}.{number}"
+        if not isinstance(block, dict):
+            raise BadRequest("every content block must be an object", param=param)
+        if block.get("type") in apart:
+            continue
+        if (found := anthropic_block(block, param)) is not None:
+            media.append(found)
+        elif (text := _text(block, param)) is not None:
+            texts.append(text)
+    return "\n".join(texts), tuple(media)
+
+
 def _user(content: str | list[Block], where: str) -> list[Message]:
     if isinstance(content, str):
         return [Message("user", content)]
-    results: list[Message] = []
-    texts: list[str] = []
-    for number, block in enumerate(content):
-        if block.get("type") == "tool_result":
-            results.append(_tool_result(block, f"{where}.{number}"))
-        elif (text := _text(block, f"{where}.{number}")) is not None:
-            texts.append(text)
-    text = "\n".join(texts)
-    return [*results, Message("user", text)] if text or not results else results
+    results = [
+        _tool_result(block, f"{where}.{number}")
+        for number, block in enumerate(content)
+        if block.get("type") == "tool_result"
+    ]
+    text, media = _collect(content, where, apart=frozenset({"tool_result"}))
+    if text or media or not results:
+        return [*results, Message("user", text, attachments=media)]
+    return results
 
 
 def _tool_result(block: Block, param: str) -> Message:
@@ -174,11 +196,13 @@ def _tool_result(block: Block, param: str) -> Message:
     if not isinstance(call_id, str):
         raise BadRequest("a tool_result block needs a string `tool_use_id`", param=param)
     content = block.get("content")
+    media: tuple[Attachment, ...] = ()
     if isinstance(content, list):
-        text = "\n".join(_texts(content, f"{param}.content"))
+        text, media = _collect(content, f"{param}.content")
     else:
         text = content if isinstance(content, str) else ""
-    return Message("tool", text, tool_call_id=call_id, is_error=block.get("is_error") is True)
+    failed = block.get("is_error") is True
+    return Message("tool", text, tool_call_id=call_id, is_error=failed, attachments=media)
 
 
 def _thinking(thinking: Block | None) -> tuple[bool | None, int | None]:

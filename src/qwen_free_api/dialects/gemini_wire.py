@@ -3,6 +3,8 @@
 Google's JSON accepts every field in lowerCamelCase and in snake_case. The body is normalised to
 snake_case once (`snake_keys`), so the models below name each field one way only. Values that
 belong to the client (function arguments and results, schemas) keep their keys as sent.
+`inline_data` / `file_data` parts, and those of a functionResponse's `parts`, become the
+attachments of the message they belong to (dialects.media.gemini_part).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_free_api.chat import ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
 from qwen_free_api.dialects.gemini_schema import from_openapi, lower_types
+from qwen_free_api.dialects.media import gemini_part
 from qwen_free_api.errors import BadRequest
 
 # Keys whose values are the client's own data: their keys are never renamed.
@@ -39,7 +42,6 @@ CALLING_MODES: dict[str, Mode] = {
     "NONE": "none",
 }
 THINKING_LEVELS = {"LOW": True, "MEDIUM": True, "HIGH": True, "MINIMAL": False}
-MEDIA = {"inline_data": "inlineData", "file_data": "fileData"}
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 _CAMEL_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
 
@@ -71,6 +73,7 @@ class FunctionResponse(WireModel):
     name: str = ""
     response: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
+    parts: list[dict[str, Any]] = Field(default_factory=list)  # inline_data / file_data media
 
 
 class Part(WireModel):
@@ -223,29 +226,31 @@ def _turn(index: int, role: Role, parts: list[Part], ids: _CallIds) -> list[Mess
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[Message] = []
+    media: list[Attachment] = []
     for part_index, part in enumerate(parts):
-        for media, wire_name in MEDIA.items():
-            if getattr(part, media) is not None:
-                raise BadRequest(
-                    f"`{wire_name}` parts are not supported yet",
-                    param=f"contents.{index}.parts.{part_index}",
-                )
-        if part.function_call is not None:
+        param = f"contents.{index}.parts.{part_index}"
+        found = gemini_part(part.inline_data, part.file_data, param)
+        if found is not None:
+            media.append(found)
+        elif part.function_call is not None:
             call = part.function_call
             arguments = json.dumps(call.args, ensure_ascii=False)
             calls.append(ToolCall(ids.called(call), call.name, arguments))
         elif part.function_response is not None:
-            results.append(_result(part.function_response, ids))
+            results.append(_result(part.function_response, ids, param))
         elif part.text is not None and not part.thought:
             texts.append(part.text)
     if role == "assistant":
         text = "".join(texts)
-        return [Message("assistant", text, tuple(calls))] if text or calls else []
+        reply = Message("assistant", text, tuple(calls), attachments=tuple(media))
+        return [reply] if text or calls or media else []
     text = "\n".join(texts)
-    return [*results, Message(role, text)] if text else results
+    if text or media:
+        return [*results, Message(role, text, attachments=tuple(media))]
+    return results
 
 
-def _result(result: FunctionResponse, ids: _CallIds) -> Message:
+def _result(result: FunctionResponse, ids: _CallIds, param: str) -> Message:
     response = result.response
     failed = "error" in response and "output" not in response
     only = next(iter(response.values())) if len(response) == 1 else None
@@ -254,7 +259,16 @@ def _result(result: FunctionResponse, ids: _CallIds) -> Message:
     else:
         text = json.dumps(response, ensure_ascii=False)
     call_id = ids.answered(result)
-    return Message("tool", text, tool_call_id=call_id, name=result.name or None, is_error=failed)
+    where = f"{param}.functionResponse.parts"
+    found = (
+        gemini_part(p.get("inline_data"), p.get("file_data"), f"{where}.{n}")
+        for n, p in enumerate(result.parts)
+    )
+    media = tuple(a for a in found if a is not None)
+    name = result.name or None
+    return Message(
+        "tool", text, tool_call_id=call_id, name=name, is_error=failed, attachments=media
+    )
 
 
 def _thinking(config: ThinkingConfig | None) -> tuple[bool | None, int | None]:
@@ -337,6 +351,9 @@ def counted_text(wire: GenerateContentRequest) -> tuple[str, int]:
             if part.function_response is not None:
                 response = part.function_response
                 texts.append(response.name + json.dumps(response.response, ensure_ascii=False))
+                media += sum(
+                    1 for p in response.parts if p.get("inline_data") or p.get("file_data")
+                )
             media += part.inline_data is not None or part.file_data is not None
     tools, _ = _tools(wire.tools)
     for tool in tools:

@@ -318,6 +318,7 @@ def model_list(gateway: Gateway, models: list[Any]) -> list[dict[str, Any]]:
     for dialect, upstream in gateway.upstreams.items():
         for alias in upstream.catalogue.aliases:
             add(alias, f"qwen-{dialect}")
+    add("qwen-image", "qwen")  # chats with it draw their last message (see drawing.py)
     return data
 
 

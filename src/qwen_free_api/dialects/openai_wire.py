@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_free_api.chat import ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects.media import OPENAI_MEDIA, openai_part
 from qwen_free_api.errors import BadRequest
 
 ROLES: dict[str, Role] = {
@@ -145,6 +146,7 @@ def _message(index: int, message: ChatMessage) -> Message:
     if role is None:
         raise BadRequest(f"unknown role {message.role!r}", param=f"messages.{index}.role")
     text = _content_text(index, message.content)
+    media = _content_media(index, message.content)
     calls = [*(message.tool_calls or [])]
     if message.function_call is not None:
         calls.append(WireToolCall(id=f"call_{index}", function=message.function_call))
@@ -152,12 +154,12 @@ def _message(index: int, message: ChatMessage) -> Message:
         call_id = message.tool_call_id or (
             f"call_{index - 1}" if message.role == "function" else None
         )
-        return Message(role, text, tool_call_id=call_id, name=message.name)
+        return Message(role, text, tool_call_id=call_id, name=message.name, attachments=media)
     tool_calls = tuple(
         ToolCall(c.id or f"call_{index}_{n}", c.function.name, _arguments(c.function.arguments))
         for n, c in enumerate(calls)
     )
-    return Message(role, text, tool_calls=tool_calls)
+    return Message(role, text, tool_calls=tool_calls, attachments=media)
 
 
 def _arguments(arguments: str | dict[str, Any]) -> str:
@@ -174,9 +176,18 @@ def _content_text(index: int, content: str | list[dict[str, Any]] | None) -> str
         kind = part.get("type")
         if kind in ("text", "input_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        else:
+        elif kind not in OPENAI_MEDIA:
             raise BadRequest(
-                f"content part type {kind!r} is not supported yet",
+                f"content part type {kind!r} is not supported",
                 param=f"messages.{index}.content.{part_index}",
             )
     return "\n".join(texts)
+
+
+def _content_media(
+    index: int, content: str | list[dict[str, Any]] | None
+) -> tuple[Attachment, ...]:
+    if content is None or isinstance(content, str):
+        return ()
+    found = (openai_part(part, f"messages.{index}.content.{n}") for n, part in enumerate(content))
+    return tuple(a for a in found if a is not None)

@@ -4,10 +4,13 @@ Input items become canonical messages: `developer` turns and `instructions` beco
 messages, `function_call` items (merged into the assistant turn they follow) become tool calls
 and `function_call_output` items tool results. Function tools nested in a `namespace` tool are
 offered to the model under one flat name and given back as `{namespace, name}` (ToolNames).
+`input_image` and `input_file` parts, of messages and of function outputs, become the message's
+attachments (dialects.media.openai_part).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -15,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_free_api.chat import ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects.media import OPENAI_MEDIA, openai_part
 from qwen_free_api.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -218,8 +222,16 @@ def _messages(items: str | list[dict[str, Any]]) -> list[Message]:
             _add_call(messages, call)
         elif kind == "function_call_output":
             call_id = _call_id(index, item)
-            text = _output_text(index, item.get("output"))
-            messages.append(Message("tool", text, tool_call_id=call_id, name=names.get(call_id)))
+            output = item.get("output")
+            messages.append(
+                Message(
+                    "tool",
+                    _output_text(index, output),
+                    tool_call_id=call_id,
+                    name=names.get(call_id),
+                    attachments=_content_media(f"input.{index}.output", output),
+                )
+            )
         elif kind not in IGNORED_ITEMS:
             log.debug("input item %d of type %r ignored", index, kind)
     return messages
@@ -229,7 +241,7 @@ def _add_call(messages: list[Message], call: ToolCall) -> None:
     """A call joins the assistant turn right before it (its text or earlier calls)."""
     last = messages[-1] if messages else None
     if last is not None and last.role == "assistant":
-        messages[-1] = Message("assistant", last.text, (*last.tool_calls, call))
+        messages[-1] = dataclasses.replace(last, tool_calls=(*last.tool_calls, call))
     else:
         messages.append(Message("assistant", "", (call,)))
 
@@ -238,7 +250,8 @@ def _message(index: int, item: dict[str, Any]) -> Message:
     role = ROLES.get(str(item.get("role")))
     if role is None:
         raise BadRequest(f"unknown role {item.get('role')!r}", param=f"input.{index}.role")
-    return Message(role, _content_text(f"input.{index}.content", item.get("content")))
+    param, content = f"input.{index}.content", item.get("content")
+    return Message(role, _content_text(param, content), attachments=_content_media(param, content))
 
 
 def _call(index: int, item: dict[str, Any]) -> ToolCall:
@@ -281,8 +294,19 @@ def _content_text(param: str, content: Any) -> str:
             texts.append(part["text"])
         elif kind == "refusal" and isinstance(part.get("refusal"), str):
             texts.append(part["refusal"])
-        else:
+        elif kind not in OPENAI_MEDIA:
             raise BadRequest(
-                f"content part type {kind!r} is not supported yet", param=f"{param}.{part_index}"
+                f"content part type {kind!r} is not supported", param=f"{param}.{part_index}"
             )
     return "\n".join(texts)
+
+
+def _content_media(param: str, content: Any) -> tuple[Attachment, ...]:
+    """The images and files among a message's (or a tool output's) parts."""
+    if not isinstance(content, list):
+        return ()
+    found = (
+        openai_part(part, f"{param}.{n}") if isinstance(part, dict) else None
+        for n, part in enumerate(content)
+    )
+    return tuple(a for a in found if a is not None)

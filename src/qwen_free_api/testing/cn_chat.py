@@ -1,9 +1,12 @@
 """The cn chat endpoint (`POST /api/v2/chat`): gatekeeping, signature, sessions, the stream.
 
 Checks run in the order a request meets them: WAF (`Origin`), `Accept`, signature (per sign_mode),
-body, login (ticket cookie), `ut`, session rules. A request that passes them consumes the next cn
-Script; one refused by them does not. The logged-out stream body is an assumption (protocol §8.8
-says the real one is unknown): one frame with `error_code` 401 and `error_msg` "未登录".
+body, login (ticket cookie), `ut`, session rules, attachments (`image/url` / `doc/url` items
+naming completed uploads, before a text item) and an image request's `biz_data`; those two fail
+with an in-stream frame `error_code` 400 (an assumption: the real body is unknown). A request
+that passes them consumes the next cn Script; one refused by them does not. The logged-out
+stream body is an assumption (protocol §8.8 says the real one is unknown): one frame with
+`error_code` 401 and `error_msg` "未登录".
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qwen_free_api.testing import cn_errors
+from qwen_free_api.testing import cn_errors, cn_images
+from qwen_free_api.testing.attachments import resolve_cn, with_markers
 from qwen_free_api.testing.cn_frames import (
     CONTENT_TYPE,
     FRAME_ERRORS,
@@ -27,6 +31,8 @@ from qwen_free_api.testing.cn_frames import (
     first_error_frame,
 )
 from qwen_free_api.testing.cn_security import SecurityEndpoints
+from qwen_free_api.testing.cn_tickets import TICKET_COOKIE, ticket_valid
+from qwen_free_api.testing.media_state import SeenAttachment
 from qwen_free_api.testing.script import (
     CANNED_REFUSAL,
     Script,
@@ -37,12 +43,7 @@ from qwen_free_api.testing.signing import verify_signature
 from qwen_free_api.testing.state import CnSession, FakeState
 from qwen_free_api.testing.stream import PlannedResponse, Step
 
-TICKET_COOKIE = "tongyi_sso_ticket"
-
-
-def ticket_valid(ticket: str | None) -> bool:
-    """Any non-empty ticket is logged in, except those starting with `bad` or `expired`."""
-    return bool(ticket) and not str(ticket).startswith(("bad", "expired"))
+__all__ = ["TICKET_COOKIE", "CnChat", "prompt_of", "ticket_scenario", "ticket_valid"]
 
 
 def ticket_scenario(ticket: str | None) -> str | None:
@@ -132,7 +133,12 @@ class CnChat:
         turn_number, refusal = self._turn_for(body, ticket)
         if refusal is not None:
             return self._frame_error(*refusal)
+        media = self._media(body, ticket)
+        if isinstance(media, Response):
+            return media
+        seen, image = media
         script = self.state.next_script("cn")
+        self.state.note_attachments("cn", seen)
         error = ticket_scenario(ticket) or script.error
         if error in cn_errors.RESPONSE_ERRORS:
             return cn_errors.error_response(
@@ -144,10 +150,30 @@ class CnChat:
             )
         self._commit(body, ticket, turn_number)
         turn = self._turn(body, script, turn_number)
+        turn.answer = with_markers(turn.answer, seen, script)
         if canned or error == "canned":
             turn.answer, turn.reasoning = CANNED_REFUSAL, ""
+        elif image is not None:
+            base = str(request.base_url)
+            cn_images.start_job(self.state, script, base=base, ticket=ticket, body=body, size=image)
         frame_error = error if error in FRAME_ERRORS else None
         return _stream(self.state, CnStream(turn, script).steps(frame_error), script)
+
+    def _media(
+        self, body: dict[str, Any], ticket: str
+    ) -> tuple[list[SeenAttachment], str | None] | Response:
+        """(attachments, image size or None), or the frame refusing the request."""
+        seen = resolve_cn(self.state, ticket, body)
+        if isinstance(seen, str):
+            return self._media_refusal(seen)
+        image = cn_images.image_request(body)
+        if isinstance(image, str):
+            return self._media_refusal(image)
+        return seen, None if image is None else image[1]
+
+    def _media_refusal(self, problem: str) -> Response:
+        self.state.note_media_refusal("cn chat", problem)
+        return self._frame_error(400, problem)
 
     def _turn(self, body: dict[str, Any], script: Script, number: int) -> CnTurn:
         prompt = prompt_of(body)

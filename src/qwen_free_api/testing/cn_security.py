@@ -133,22 +133,22 @@ class SecurityEndpoints:
         pool.update(fresh)
         return fresh
 
-    def spend_salt(self, headers: Mapping[str, str]) -> str | None:
-        """Spend the request's qwen_chat salt; None when valid, else why it is not."""
+    def spend_salt(self, headers: Mapping[str, str], scene: str = CHAT_SCENE) -> str | None:
+        """Spend the request's salt of `scene`; None when valid, else why it is not."""
         dvidn = headers.get("eo-clt-dvidn", "")
         salt = headers.get("eo-clt-sacsft", "")
         with self.state.locked():
             device = self.state.devices.get(dvidn)
             if device is None:
                 return "unknown eo-clt-dvidn"
-            tokens = {device.actkn, device.scene_actkn.get(CHAT_SCENE, "")}
+            tokens = {device.actkn, device.scene_actkn.get(scene, "")}
             if headers.get("eo-clt-actkn", "") not in tokens:
                 return "eo-clt-actkn was not issued to this device"
             if time.time() > device.actkn_dl:
                 return "eo-clt-actkn expired"
-            pool = device.salts.get(CHAT_SCENE, set())
+            pool = device.salts.get(scene, set())
             if salt not in pool:
-                return "eo-clt-sacsft not issued for qwen_chat or already used"
+                return f"eo-clt-sacsft not issued for {scene} or already used"
             pool.discard(salt)
         self.state.changed()
         return None

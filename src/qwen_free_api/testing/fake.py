@@ -6,14 +6,20 @@ from typing import Literal
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qwen_free_api.testing.cn_chat import CnChat
+from qwen_free_api.testing.cn_files import CnFiles
+from qwen_free_api.testing.cn_images import CnImages
 from qwen_free_api.testing.cn_security import SecurityEndpoints
 from qwen_free_api.testing.cn_sessions import CnSessionEndpoints
+from qwen_free_api.testing.images import ImageFiles
 from qwen_free_api.testing.intl_auth import AccountEndpoints
+from qwen_free_api.testing.intl_files import BUCKET as INTL_BUCKET
+from qwen_free_api.testing.intl_files import IntlFiles
 from qwen_free_api.testing.intl_routes import IntlEndpoints
 from qwen_free_api.testing.script import Recorded, Script
 from qwen_free_api.testing.state import FakeState, SignMode
@@ -75,20 +81,37 @@ class FakeUpstream(FakeState):
 
     Attributes from FakeState: `sign_mode` (mutable), `requests`, `sessions_created`,
     `sessions_deleted`, `delete_calls`, `open_streams`, `disconnects`, `held_streams`,
-    `sign_failures`; methods `wait_for`, `wait_until`, `release`, `reset`.
+    `sign_failures`, `attachments_seen` (per dialect), `media` (uploads, grants, generated
+    images, refusals and the switches `sts_ttl`, `sts_shape`, `sts_forbidden`,
+    `oss_token_ttl`); methods `wait_for`, `wait_until`, `release`, `reset`.
     """
 
     def __init__(self, *, sign_mode: SignMode = "off") -> None:
         super().__init__(sign_mode=sign_mode)
         self.security = SecurityEndpoints(self)
+        self.intl_files = IntlFiles(self)
+        self.cn_files = CnFiles(self, self.security)
         routes = [
             *self.security.routes(),
             Route(CHAT_PATHS["cn"], CnChat(self, self.security).chat, methods=["POST"]),
             *CnSessionEndpoints(self).routes(),
             *AccountEndpoints(self).routes(),
             *IntlEndpoints(self).routes(),
+            *self.intl_files.routes(),
+            *self.cn_files.routes(),
+            *CnImages(self, self.security).routes(),
+            Route("/{key:path}", self._oss_put, methods=["PUT"]),
+            *ImageFiles(self).routes(),  # last: the cn CDN path is a broad pattern
         ]
         self.app: ASGIApp = _Recorder(Starlette(routes=routes), self)
+
+    async def _oss_put(self, request: Request) -> Response:
+        """Both OSS buckets on one path space: intl path-style `/{bucket}/{file_path}`, else cn."""
+        path = str(request.scope["path"]).lstrip("/")
+        bucket, _, key = path.partition("/")
+        if bucket == INTL_BUCKET and key:
+            return await self.intl_files.put(request, bucket, key)
+        return await self.cn_files.put(request, path)
 
     def enqueue(self, dialect: Literal["cn", "intl"], script: Script) -> None:
         """Queue the answer of the next accepted chat request of that dialect (FIFO)."""

@@ -3,6 +3,10 @@
 A completion request that passes the fake's checks (token, known chat, valid `parent_id`, JSON
 body) consumes the next intl Script; a refused one does not. `parent_id` must be null or a
 `response_id` this chat already produced; the default answer of a continued turn ends "(turn N)".
+Attachments must name uploads of the caller (see attachments.py); a `messages[-1].chat_type`
+of `t2i` in a chat created as t2i answers with images (see images.py). A bad reference or t2i
+request gets the generic `{"success":false,"data":{"code":"Bad_Request",…}}` body (HTTP 200) —
+an assumption, the real failure body is not documented.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from qwen_free_api.testing import intl_errors
+from qwen_free_api.testing.attachments import resolve_intl, with_markers
 from qwen_free_api.testing.catalog import INTL_MODELS
+from qwen_free_api.testing.images import SIZES, t2i_steps
 from qwen_free_api.testing.intl_auth import envelope, failure, request_claims, unauthorized
 from qwen_free_api.testing.intl_frames import CONTENT_TYPE, IntlStream, IntlTurn
+from qwen_free_api.testing.media_state import SeenAttachment
 from qwen_free_api.testing.script import INTL_ERRORS, Script, answer_text, reasoning_text
 from qwen_free_api.testing.state import FakeState, IntlChat
 from qwen_free_api.testing.stream import PlannedResponse
@@ -125,7 +132,12 @@ class IntlEndpoints:
             turn_number = 1 if parent is None else chat.responses.get(str(parent), 0) + 1
         if not known:
             return JSONResponse(failure("Not_Found", "parent message not found"))
+        media = self._media(claims, chat, body)
+        if isinstance(media, Response):
+            return media
+        seen, size = media
         script = self.state.next_script("intl")
+        self.state.note_attachments("intl", seen)
         scenario = claims.get("scenario")
         error = scenario if scenario in INTL_ERRORS else script.error
         delay = script.first_byte_delay
@@ -133,7 +145,10 @@ class IntlEndpoints:
             return intl_errors.response_error(self.state, str(error), head_delay=delay)
         if error in intl_errors.BODY_ERRORS and script.error_after <= 0:
             return intl_errors.body_error(self.state, str(error), head_delay=delay)
+        if size is not None and error is None:
+            return self._t2i(request, claims, chat, body, script, size, turn_number)
         turn = self._turn(chat, body, script, turn_number)
+        turn.answer = with_markers(turn.answer, seen, script)
         if error is None or script.error_after > 0:
             self._commit(chat, body, turn, turn_number)
         steps = IntlStream(turn, script).steps(error)
@@ -145,6 +160,50 @@ class IntlEndpoints:
             content_type=CONTENT_TYPE,
             head_delay=delay if alone else 0.0,
             chunk_bytes=script.chunk_bytes,
+        )
+
+    def _media(
+        self, claims: dict[str, Any], chat: IntlChat, body: dict[str, Any]
+    ) -> tuple[list[SeenAttachment], str | None] | Response:
+        """(attachments, t2i size or None), or the failure refusing the request."""
+        message = _first_message(body)
+        seen = resolve_intl(self.state, str(claims.get("id")), message)
+        if isinstance(seen, str):
+            return self._media_refusal(seen)
+        if message.get("chat_type") != "t2i":
+            return seen, None
+        if chat.chat_type != "t2i":
+            return self._media_refusal("chat was not created with chat_type t2i")
+        size = body.get("size", "1:1")
+        if size not in SIZES:
+            return self._media_refusal(f"size must be one of {sorted(SIZES)}")
+        return seen, str(size)
+
+    def _media_refusal(self, problem: str) -> Response:
+        """The assumed answer to a bad media request: the generic Bad_Request envelope."""
+        self.state.note_media_refusal("intl chat", problem)
+        return JSONResponse(failure("Bad_Request", problem))
+
+    def _t2i(
+        self,
+        request: Request,
+        claims: dict[str, Any],
+        chat: IntlChat,
+        body: dict[str, Any],
+        script: Script,
+        size: str,
+        number: int,
+    ) -> Response:
+        """The image stream of a t2i turn."""
+        ids = (chat.chat_id, str(uuid.uuid4()), str(uuid.uuid4()))
+        base, owner = str(request.base_url), str(claims.get("id"))
+        steps, urls = t2i_steps(self.state, script, base=base, owner=owner, ids=ids, size=size)
+        answer = "\n".join(f"![image]({url})" for url in urls)
+        turn = IntlTurn(ids[0], ids[2], ids[1], answer, "", "summary", True, 0)
+        if not script.image_never:
+            self._commit(chat, body, turn, number)
+        return PlannedResponse(
+            self.state, steps, content_type=CONTENT_TYPE, chunk_bytes=script.chunk_bytes
         )
 
     def _turn(self, chat: IntlChat, body: dict[str, Any], script: Script, number: int) -> IntlTurn:
@@ -172,6 +231,7 @@ class IntlEndpoints:
             "childrenIds": [turn.response_id],
             "role": "user",
             "content": prompt_of(_first_message(body)),
+            "files": _first_message(body).get("files") or [],
             "timestamp": now,
             "models": [str(body.get("model") or chat.model)],
         }

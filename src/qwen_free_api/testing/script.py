@@ -68,6 +68,12 @@ class Script:
     crlf, heartbeats: CRLF line endings; ": ping" comments (cn also bare "[heartbeat]").
     duplicates, split_multibyte, no_event_lines, complete_json, moderation: cn variants.
     done_marker, no_phase, reasoning_format: intl variants.
+    images: images a generation request produces (intl t2i, cn zaodian_generate_image).
+    image_pending: intl keep-alives before the images; cn `chat/snap` / `req/detail` answers that
+        are still pending before the images appear.
+    image_interval: intl seconds before each of those keep-alives.
+    image_refused: generation ends without any image (a refusal text instead).
+    image_never: generation never ends (intl keep-alives for ever, cn pending for ever).
     """
 
     answer: str | None = None
@@ -94,6 +100,11 @@ class Script:
     no_phase: bool = False
     moderation: bool = False
     reasoning_format: str | None = None
+    images: int = 1
+    image_pending: int = 2
+    image_interval: float = 0.0
+    image_refused: bool = False
+    image_never: bool = False
 
     def check(self, dialect: Dialect) -> None:
         """Raise ValueError when a field names something this dialect cannot do."""
@@ -104,6 +115,8 @@ class Script:
             raise ValueError("reasoning_format must be None, 'summary' or 'detail'")
         if self.chunk_bytes is not None and self.chunk_bytes < 1:
             raise ValueError("chunk_bytes must be >= 1")
+        if self.images < 0 or self.image_pending < 0 or self.image_interval < 0:
+            raise ValueError("images, image_pending and image_interval must be >= 0")
 
 
 @dataclass

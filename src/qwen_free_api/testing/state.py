@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from qwen_free_api.testing.media_state import MediaStore, SeenAttachment
 from qwen_free_api.testing.script import Dialect, Recorded, Script
 
 SignMode = Literal["off", "soft", "hard", "canned"]
@@ -79,6 +80,8 @@ class FakeState:
         self.cn_sessions: dict[str, CnSession] = {}
         self.intl_chats: dict[str, IntlChat] = {}
         self.signin_lifetime = 30 * 24 * 3600.0  # seconds until a signed-in token expires
+        self.media = MediaStore()
+        self.attachments_seen: dict[str, list[SeenAttachment]] = {"cn": [], "intl": []}
 
     # --- change notification -------------------------------------------------------------
 
@@ -159,6 +162,18 @@ class FakeState:
         """Why a cn signature was refused (for test diagnostics)."""
         with self._cond:
             self.sign_failures.append(reason)
+        self.changed()
+
+    def note_media_refusal(self, step: str, reason: str) -> None:
+        """Why an upload, reference or image step was refused (for test diagnostics)."""
+        with self._cond:
+            self.media.refusals.append({"step": step, "reason": reason})
+        self.changed()
+
+    def note_attachments(self, dialect: Dialect, seen: list[SeenAttachment]) -> None:
+        """Attachments an accepted chat request carried."""
+        with self._cond:
+            self.attachments_seen[dialect].extend(seen)
         self.changed()
 
     # --- stream lifecycle ------------------------------------------------------------------

@@ -9,20 +9,30 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from qwen_free_api import sse
 from qwen_free_api.chat import ChatRequest
 from qwen_free_api.credentials import Credential, Dialect
 from qwen_free_api.errors import BadRequest, ProtocolError, SigningFailed
-from qwen_free_api.events import Finish, Opened, StreamEvent, TextDelta
+from qwen_free_api.events import Finish, Opened, StreamEvent
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.models import Catalogue, ModelInfo, split_suffixes
 from qwen_free_api.prompt import upstream_prompt
 from qwen_free_api.settings import Settings
-from qwen_free_api.upstreams import conversation_id, conversation_parts, failures
-from qwen_free_api.upstreams.cn_frames import Turn, frame_events
-from qwen_free_api.upstreams.cn_sign import Signer, encode_query
+from qwen_free_api.upstreams import (
+    UploadCache,
+    cn_files,
+    cn_images,
+    conversation_id,
+    conversation_parts,
+    failures,
+)
+from qwen_free_api.upstreams.cn_files import Media
+from qwen_free_api.upstreams.cn_frames import Turn, frame_events, refuse_canned
+from qwen_free_api.upstreams.cn_sign import CHAT_SCENE, Signer, encode_query
 from qwen_free_api.upstreams.http import Http, Reply
 from qwen_free_api.upstreams.replies import expect_stream, json_frame
 
@@ -44,6 +54,16 @@ DEFAULT_MODEL = "Qwen"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """The ids of one cn chat request (`parent` None: the first turn of its session)."""
+
+    session_id: str
+    req_id: str
+    topic_id: str
+    parent: str | None = None
+
+
 class Cn:
     name: Dialect = "cn"
 
@@ -52,6 +72,8 @@ class Cn:
         self._http = http
         self._janitor = janitor
         self._signer = Signer(http, settings.cn_sec_base_url, settings.cn_origin)
+        self.uploads = UploadCache()
+        self.image_poll_interval = settings.image_poll_interval
         self.catalogue = Catalogue(
             FALLBACK_MODELS,
             ALIASES,
@@ -59,6 +81,18 @@ class Cn:
             settings.models_ttl,
             settings.models_by_pattern,
         )
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def http(self) -> Http:
+        return self._http
+
+    @property
+    def janitor(self) -> Janitor:
+        return self._janitor
 
     def _common(self, credential: Credential) -> list[tuple[str, str]]:
         version = self._settings.cn_web_version
@@ -98,31 +132,26 @@ class Cn:
         choice = split_suffixes(chat.model)
         model = self.catalogue.resolve(choice.base)
         thinking = choice.thinking if choice.thinking is not None else chat.thinking
-        ids = self._continuation(chat)
-        session_id, topic_id = (ids[0], ids[2]) if ids else (uuid.uuid4().hex, "")
+        before = self._continuation(chat)
+        media = await cn_files.prepare(self, chat, credential)  # uploads precede the chat
         req_id = uuid.uuid4().hex
-        body = _payload(
-            chat,
-            model,
-            session_id,
-            req_id,
-            topic_id or req_id,
-            ids[1] if ids else None,
-            bool(thinking),
-            choice.search or chat.search,
-        )
+        if before is None:
+            ids = Ids(uuid.uuid4().hex, req_id, req_id)
+        else:
+            ids = Ids(before[0], req_id, before[2], before[1])
+        body = _payload(chat, model, ids, bool(thinking), choice.search or chat.search, media)
         answered = False  # the session exists upstream once it sent a frame
         finished = False  # a finished session is the gateway's to keep or delete
         try:
-            opened = Opened(conversation_id("cn", session_id, req_id, topic_id or req_id), model)
-            events = self._signed_stream(credential, session_id, body, opened)
-            async for event in _refuse_canned(events, self._settings.cn_canned_answers):
+            opened = Opened(conversation_id("cn", ids.session_id, req_id, ids.topic_id), model)
+            events = self.signed_stream(credential, ids.session_id, body, opened)
+            async for event in refuse_canned(events, self._settings.cn_canned_answers):
                 answered, finished = True, isinstance(event, Finish)
                 yield event
         finally:
-            if answered and not finished and ids is None and self._settings.delete_sessions:
+            if answered and not finished and before is None and self._settings.delete_sessions:
                 self._janitor.spawn(
-                    self.delete_session(credential, session_id), "deleting cn session"
+                    self.delete_session(credential, ids.session_id), "deleting cn session"
                 )
 
     def _continuation(self, chat: ChatRequest) -> list[str] | None:
@@ -135,7 +164,7 @@ class Cn:
             )
         return ids
 
-    async def _signed_stream(
+    async def signed_stream(
         self, credential: Credential, session_id: str, body: bytes, opened: Opened
     ) -> AsyncIterator[StreamEvent]:
         """Sign and send; a refused signature is retried once with a fresh device."""
@@ -152,14 +181,20 @@ class Cn:
                 log.warning("cn signature refused for %s; registering again", credential.masked)
                 self._signer.forget(credential.secret)
 
-    async def _send(
-        self, credential: Credential, session_id: str, body: bytes, opened: Opened
-    ) -> AsyncIterator[StreamEvent]:
-        pairs = [
+    def _signed_pairs(
+        self, credential: Credential, extra: Sequence[tuple[str, str]] = ()
+    ) -> list[tuple[str, str]]:
+        return [
             *self._common(credential),
             ("nonce", secrets.token_hex(6)[:11]),
             ("timestamp", str(int(time.time() * 1000))),
+            *extra,
         ]
+
+    async def _send(
+        self, credential: Credential, session_id: str, body: bytes, opened: Opened
+    ) -> AsyncIterator[StreamEvent]:
+        pairs = self._signed_pairs(credential)
         headers = self._headers(credential, session_id)
         headers["x-chat-id"] = json.loads(body)["req_id"]
         headers.update(await self._signer.headers(credential.secret, pairs, body))
@@ -168,6 +203,61 @@ class Cn:
             await expect_stream(reply, credential)
             async for event in _events(reply, credential, opened):
                 yield event
+
+    async def signed_json(
+        self,
+        credential: Credential,
+        url: str,
+        body: bytes,
+        *,
+        scene: str = CHAT_SCENE,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
+        """POST a signed JSON call (uploads, `chat/snap`); its reply, failures raised typed.
+
+        A refused signature is retried once with a fresh device, as chat requests are.
+        """
+        try:
+            return await self._signed_call(credential, url, body, scene, extra)
+        except SigningFailed:
+            log.warning("cn signature refused for %s; registering again", credential.masked)
+            self._signer.forget(credential.secret)
+        return await self._signed_call(credential, url, body, scene, extra)
+
+    async def _signed_call(
+        self,
+        credential: Credential,
+        url: str,
+        body: bytes,
+        scene: str,
+        extra: Sequence[tuple[str, str]],
+    ) -> dict[str, Any]:
+        pairs = self._signed_pairs(credential, extra)
+        headers = self._headers(credential)
+        headers.update(await self._signer.headers(credential.secret, pairs, body, scene))
+        reply = await self._http.request(
+            "POST", f"{url}?{encode_query(pairs)}", headers=headers, body=body
+        )
+        if reply.status != 200:
+            raise failures.from_status(reply.status, reply.body, credential=credential.masked)
+        data = failures.parse_json(reply.body)
+        error = failures.failure_in(data, credential=credential.masked)
+        if error is not None:
+            raise error
+        if data is None:  # HTML (a WAF page) or nothing
+            kind = reply.headers.get("content-type", "")
+            raise failures.from_body(kind, reply.body, credential=credential.masked)
+        if not isinstance(data, dict):
+            raise ProtocolError("the cn backend answered a JSON call with something else")
+        return data
+
+    def chat_body(
+        self, text: str, model: str, session_id: str, req_id: str, extra: dict[str, Any]
+    ) -> bytes:
+        """The body of a new session's first request for `text`, with `extra` fields added
+        (image generation's `ai_tool_scene` and `biz_data`)."""
+        payload = _body(text, [], model, Ids(session_id, req_id, req_id)) | extra
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
     def _api_url(self, path: str, credential: Credential) -> str:
         query = encode_query(self._common(credential))
@@ -191,6 +281,11 @@ class Cn:
         reply = await self._http.request("POST", url, headers=self._headers(credential), body=b"{}")
         data = failures.parse_json(reply.body)
         return reply.status == 200 and isinstance(data, dict) and data.get("success") is True
+
+    async def generate_images(
+        self, credential: Credential, prompt: str, n: int, size: str
+    ) -> list[str]:
+        return await cn_images.generate(self, credential, prompt, n, size)
 
     async def list_models(self, credential: Credential) -> list[ModelInfo]:
         url = self._api_url("/api/v1/model/list", credential)
@@ -217,45 +312,46 @@ def _device_id(credential: Credential) -> str:
 
 
 def _payload(
-    chat: ChatRequest,
-    model: str,
-    session_id: str,
-    req_id: str,
-    topic_id: str,
-    parent: str | None,
-    thinking: bool,
-    search: bool,
+    chat: ChatRequest, model: str, ids: Ids, thinking: bool, search: bool, media: Media
 ) -> bytes:
     text = upstream_prompt(chat)
-    payload = {
-        "req_id": req_id,
-        "parent_req_id": parent or "0",
-        "messages": [
-            {
-                "mime_type": "text/plain",
-                "content": text,
-                "meta_data": {"ori_query": text},
-                "status": "complete",
-            }
-        ],
+    if media.documents:
+        text = f"{media.documents}\n\n{text}"
+    payload = _body(text, media.items, model, ids)
+    payload["deep_search"] = "1" if thinking or chat.deep_search else "0"
+    payload["enable_search"] = search
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _body(text: str, items: list[dict[str, Any]], model: str, ids: Ids) -> dict[str, Any]:
+    """A chat body: attachment items first, then the text item (spec §8.2, §8.5)."""
+    message = {
+        "mime_type": "text/plain",
+        "content": text,
+        "meta_data": {"ori_query": text},
+        "status": "complete",
+    }
+    return {
+        "req_id": ids.req_id,
+        "parent_req_id": ids.parent or "0",
+        "messages": [*items, message],
         "scene": "chat",
         "sub_scene": "",
-        "scene_param": "continue_chat" if parent else "first_turn",
-        "session_id": session_id,
+        "scene_param": "continue_chat" if ids.parent else "first_turn",
+        "session_id": ids.session_id,
         "biz_id": "ai_qwen",
-        "topic_id": topic_id,
+        "topic_id": ids.topic_id,
         "model": model,
         "from": "default",
         "protocol_version": "v2",
         "messages_merge": False,
         "chat_client": "h5",
-        "deep_search": "1" if thinking or chat.deep_search else "0",
-        "enable_search": search,
+        "deep_search": "0",
+        "enable_search": False,
         "temporary": False,
         "chat_mode": "quick",
         "bucket": {},
     }
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _events(
@@ -286,37 +382,3 @@ async def _events(
     for event in turn.flush():
         yield event
     yield turn.finish
-
-
-async def _refuse_canned(
-    events: AsyncIterator[StreamEvent], canned: list[str]
-) -> AsyncIterator[StreamEvent]:
-    """Hold an answer back while it could still be one of the known canned refusals.
-
-    A cn server that dislikes the request's signature may answer HTTP 200 with a fixed
-    sentence instead of an error. Such an answer becomes a signing failure (counted against
-    the account, with a warning) instead of reaching the client as the model's words.
-    """
-    if not canned:
-        async for event in events:
-            yield event
-        return
-    held: list[StreamEvent] | None = []
-    text = ""
-    async for event in events:
-        if held is None:
-            yield event
-            continue
-        held.append(event)
-        if isinstance(event, TextDelta):
-            text += event.text
-            if not any(c.startswith(text.strip()) for c in canned):
-                for earlier in held:
-                    yield earlier
-                held = None
-        elif isinstance(event, Finish):
-            if text.strip() in canned:
-                log.warning("cn answered with a canned refusal: the signature was probably refused")
-                raise SigningFailed("the cn backend answered with a canned refusal (signing)")
-            for earlier in held:
-                yield earlier

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwen_free_api.errors import SigningFailed
 from qwen_free_api.events import (
     Citation,
     Citations,
@@ -16,6 +19,8 @@ from qwen_free_api.events import (
     Usage,
 )
 from qwen_free_api.snapshots import Differ
+
+log = logging.getLogger(__name__)
 
 ANSWER_MIMES = ("multi_load/iframe", "text/plain")
 THINK_TYPES = ("deep_think", "multimodal_chat_think")
@@ -133,3 +138,37 @@ def _blocked(frame: dict[str, Any], data: dict[str, Any]) -> bool:
         return True
     communication = frame.get("communication")
     return isinstance(communication, dict) and communication.get("disconnection_signal") == 1
+
+
+async def refuse_canned(
+    events: AsyncIterator[StreamEvent], canned: list[str]
+) -> AsyncIterator[StreamEvent]:
+    """Hold an answer back while it could still be one of the known canned refusals.
+
+    A cn server that dislikes the request's signature may answer HTTP 200 with a fixed
+    sentence instead of an error. Such an answer becomes a signing failure (counted against
+    the account, with a warning) instead of reaching the client as the model's words.
+    """
+    if not canned:
+        async for event in events:
+            yield event
+        return
+    held: list[StreamEvent] | None = []
+    text = ""
+    async for event in events:
+        if held is None:
+            yield event
+            continue
+        held.append(event)
+        if isinstance(event, TextDelta):
+            text += event.text
+            if not any(c.startswith(text.strip()) for c in canned):
+                for earlier in held:
+                    yield earlier
+                held = None
+        elif isinstance(event, Finish):
+            if text.strip() in canned:
+                log.warning("cn answered with a canned refusal: the signature was probably refused")
+                raise SigningFailed("the cn backend answered with a canned refusal (signing)")
+            for earlier in held:
+                yield earlier

@@ -1,9 +1,10 @@
 """cn request signing ("baxia ACS"): device registration, one-time salts, HMAC headers.
 
 Spec §8.1: register once a day per ticket for a device id, an access token and a pool of
-one-time salts per scene; sign each chat request with HMAC-SHA256 keyed by `salt:reqt` over
+one-time salts per scene; sign each request with HMAC-SHA256 keyed by `salt:reqt` over
 the body, then over `dvidn + "1.0.0" + query values + kp + body-sign`. We send an empty `kp`,
-where the three serious implementations agree.
+where the three serious implementations agree. Chat requests (and `chat/snap`) use the
+`qwen_chat` scene's token and salts, workspace uploads the `workspace_api` scene's (§8.5).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from qwen_free_api.errors import SigningFailed, UpstreamError
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SIGN_VERSION = "1.0.0"
 CHAT_SCENE = "qwen_chat"
+WORKSPACE_SCENE = "workspace_api"
 REFILL_BELOW = 3
 RENEW_BEFORE = 30 * 60  # seconds before the access token's deadline
 
@@ -45,8 +48,19 @@ def encode_query(pairs: Sequence[tuple[str, str]]) -> str:
 
 
 @dataclass(slots=True)
+class Pool:
+    """One scene's access token and its unused one-time salts."""
+
+    actkn: str
+    salts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Device:
-    """What registration gave one ticket: identity, access token and unused salts."""
+    """What registration gave one ticket: identity, access tokens and unused salts.
+
+    `actkn` and `salts` are the chat scene's; other scenes (uploads) are in `scenes`.
+    """
 
     dvidn: str
     snver: str
@@ -54,16 +68,27 @@ class Device:
     deadline: float
     top_actkn: str
     salts: list[str] = field(default_factory=list)
+    scenes: dict[str, Pool] = field(default_factory=dict)
 
-    def usable(self, now: float) -> bool:
-        return bool(self.salts) and now < self.deadline - RENEW_BEFORE
+    def usable(self, now: float, scene: str = CHAT_SCENE) -> bool:
+        return bool(self.pool(scene).salts) and now < self.deadline - RENEW_BEFORE
+
+    def pool(self, scene: str) -> Pool:
+        """The token and salts of `scene` (the chat scene's when the device has no such scene)."""
+        found = self.scenes.get(scene) if scene != CHAT_SCENE else None
+        return found or Pool(self.actkn, self.salts)
 
 
 def signed_headers(
-    device: Device, pairs: Sequence[tuple[str, str]], body: bytes, reqt: str | None = None
+    device: Device,
+    pairs: Sequence[tuple[str, str]],
+    body: bytes,
+    reqt: str | None = None,
+    scene: str = CHAT_SCENE,
 ) -> dict[str, str]:
-    """The signing headers for one request; consumes one salt."""
-    salt = device.salts.pop()
+    """The signing headers for one request of `scene`; consumes one of its salts."""
+    pool = device.pool(scene)
+    salt = pool.salts.pop()
     reqt = reqt or str(int(time.time() * 1000))
     secret = f"{salt}:{reqt}"
     bfg = body_sign(secret, body)
@@ -77,7 +102,7 @@ def signed_headers(
         "eo-clt-dvidn": device.dvidn,
         "eo-clt-sacsft": salt,
         "eo-clt-snver": device.snver,
-        "eo-clt-actkn": device.actkn,
+        "eo-clt-actkn": pool.actkn,
         "eo-clt-acs-ve": SIGN_VERSION,
         "eo-clt-acs-kp": "",
     }
@@ -94,24 +119,27 @@ class Signer:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def headers(
-        self, ticket: str, pairs: Sequence[tuple[str, str]], body: bytes
+        self,
+        ticket: str,
+        pairs: Sequence[tuple[str, str]],
+        body: bytes,
+        scene: str = CHAT_SCENE,
     ) -> dict[str, str]:
-        device = await self._device(ticket)
-        return signed_headers(device, pairs, body)
+        device = await self._device(ticket, scene)
+        return signed_headers(device, pairs, body, scene=scene)
 
     def forget(self, ticket: str) -> None:
         """Drop a device the server refused, so the next request registers afresh."""
         self._devices.pop(ticket, None)
 
-    async def _device(self, ticket: str) -> Device:
+    async def _device(self, ticket: str, scene: str) -> Device:
         device = self._devices.get(ticket)
-        if device is not None and device.usable(time.time()) and len(device.salts) > REFILL_BELOW:
+        if device is not None and _ready(device, scene):
             return device
         lock = self._locks.setdefault(ticket, asyncio.Lock())
         async with lock:
             device = self._devices.get(ticket)
-            now = time.time()
-            if device is None or not device.usable(now) or len(device.salts) <= REFILL_BELOW:
+            if device is None or not _ready(device, scene):
                 device = await self._register(ticket)
                 self._devices[ticket] = device
             return device
@@ -136,27 +164,44 @@ class Signer:
         return _device_from(reply.body)
 
 
+def _ready(device: Device, scene: str) -> bool:
+    return device.usable(time.time(), scene) and len(device.pool(scene).salts) > REFILL_BELOW
+
+
 def _device_from(body: bytes) -> Device:
     try:
         envelope = json.loads(body)
         data = envelope["data"]
         if envelope.get("status", 0) != 0 or not isinstance(data, dict):
             raise KeyError("status")
-        scene = next(
-            (s for s in data.get("unifyRelate") or [] if s.get("businessScene") == CHAT_SCENE),
-            data,
-        )
+        top = Pool(str(data["eo-clt-actkn"]), [str(s) for s in data.get("eo-clt-bacsft") or []])
+        found = {
+            str(s.get("businessScene")): s
+            for s in data.get("unifyRelate") or []
+            if isinstance(s, dict) and s.get("businessScene")
+        }
+        chat = found.get(CHAT_SCENE, {})
+        pools = {name: _pool(found.get(name, {}), top) for name in (CHAT_SCENE, WORKSPACE_SCENE)}
         return Device(
             dvidn=str(data["eo-clt-dvidn"]),
             snver=str(data.get("eo-clt-snver", "lv")),
-            actkn=str(scene.get("eo-clt-actkn") or data["eo-clt-actkn"]),
-            deadline=float(scene.get("eo-clt-actkn-dl") or data.get("eo-clt-actkn-dl") or 0)
+            actkn=pools[CHAT_SCENE].actkn,
+            deadline=float(chat.get("eo-clt-actkn-dl") or data.get("eo-clt-actkn-dl") or 0)
             or time.time() + 86400,
-            top_actkn=str(data["eo-clt-actkn"]),
-            salts=[str(s) for s in scene.get("eo-clt-bacsft") or data.get("eo-clt-bacsft") or []],
+            top_actkn=top.actkn,
+            salts=pools[CHAT_SCENE].salts,
+            scenes={WORKSPACE_SCENE: pools[WORKSPACE_SCENE]},
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise SigningFailed("cn device registration returned an unexpected body") from error
+
+
+def _pool(scene: dict[str, Any], top: Pool) -> Pool:
+    """A scene's pool; the top-level one (shared, salts still used once) when it has none."""
+    salts = scene.get("eo-clt-bacsft")
+    if not isinstance(salts, list) or not salts:
+        return top
+    return Pool(str(scene.get("eo-clt-actkn") or top.actkn), [str(s) for s in salts])
 
 
 def _fingerprint(chid: str) -> dict[str, object]:
@@ -168,7 +213,7 @@ def _fingerprint(chid: str) -> dict[str, object]:
         "fontList": ["Arial", "Microsoft YaHei", "SimHei", "SimSun"],
         "pluginList": [],
         "language": ["zh-CN", "zh"],
-        "unifyRelateGenerate": [CHAT_SCENE, "workspace_api"],
+        "unifyRelateGenerate": [CHAT_SCENE, WORKSPACE_SCENE],
         "fingerprint": secrets.token_hex(16),
         "businessScene": "qwen_web",
         "chid": chid,

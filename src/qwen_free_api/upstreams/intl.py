@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 import logging
 import time
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_free_api import sse
-from qwen_free_api.chat import ChatRequest
-from qwen_free_api.credentials import Credential, Dialect, jwt_claims, mask
-from qwen_free_api.errors import BadRequest, CredentialRejected, ProtocolError
+from qwen_free_api.attachments import check_limits, sent_attachments
+from qwen_free_api.chat import Attachment, ChatRequest
+from qwen_free_api.credentials import Credential, Dialect
+from qwen_free_api.errors import BadRequest, ProtocolError
 from qwen_free_api.events import (
     Citation,
     Citations,
@@ -31,7 +32,15 @@ from qwen_free_api.models import Catalogue, ModelInfo, split_suffixes
 from qwen_free_api.prompt import upstream_prompt
 from qwen_free_api.settings import Settings
 from qwen_free_api.snapshots import Differ
-from qwen_free_api.upstreams import conversation_id, conversation_parts, failures
+from qwen_free_api.upstreams import (
+    UploadCache,
+    conversation_id,
+    conversation_parts,
+    failures,
+    intl_account,
+    intl_files,
+    intl_images,
+)
 from qwen_free_api.upstreams.http import Http, Reply
 from qwen_free_api.upstreams.replies import expect_stream, json_frame
 
@@ -72,10 +81,11 @@ class Intl:
     name: Dialect = "intl"
 
     def __init__(self, settings: Settings, http: Http, janitor: Janitor) -> None:
-        self._settings = settings
-        self._http = http
-        self._janitor = janitor
-        self._base = settings.intl_base_url
+        self.settings = settings
+        self.http = http
+        self.janitor = janitor
+        self.base = settings.intl_base_url
+        self._uploads = UploadCache()
         self.catalogue = Catalogue(
             FALLBACK_MODELS,
             ALIASES,
@@ -84,47 +94,73 @@ class Intl:
             settings.models_by_pattern,
         )
 
-    def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
+    def headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
         return {
             "authorization": f"Bearer {credential.secret}",
             "cookie": f"token={credential.secret}",
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
             "source": "web",
-            "version": self._settings.intl_web_version,
+            "version": self.settings.intl_web_version,
             "bx-v": "2.5.36",
             "timezone": time.strftime("%a %b %d %Y %H:%M:%S GMT%z"),
             "x-request-id": str(uuid.uuid4()),
             "x-accel-buffering": "no",
-            "origin": self._base,
-            "referer": f"{self._base}/c/{chat_id or 'new-chat'}",
+            "origin": self.base,
+            "referer": f"{self.base}/c/{chat_id or 'new-chat'}",
         }
 
     async def stream(self, chat: ChatRequest, credential: Credential) -> AsyncIterator[StreamEvent]:
         await self.catalogue.warm(
             lambda: self.list_models(credential),
-            lambda work: self._janitor.spawn(work, "refreshing the model list"),
+            lambda work: self.janitor.spawn(work, "refreshing the model list"),
         )
         choice = split_suffixes(chat.model)
         model = self.catalogue.resolve(choice.base)
         thinking = choice.thinking if choice.thinking is not None else chat.thinking
         search = choice.search or chat.search
         ids = self._continuation(chat)
-        chat_id = ids[0] if ids else await self._new_chat(credential, model, search)
+        chat_id = ids[0] if ids else await self.new_chat(credential, model, search)
         parent = ids[1] if ids else None
-        body = self._payload(chat, model, chat_id, parent, bool(thinking), search)
+        files = await self._upload_all(chat, credential)
+        body = self._payload(chat, model, chat_id, parent, bool(thinking), search, files)
         finished = False  # a finished chat is the gateway's to keep or delete
         try:
-            url = f"{self._base}/api/v2/chat/completions?chat_id={chat_id}"
-            headers = self._headers(credential, chat_id)
-            async with self._http.stream("POST", url, headers=headers, body=body) as reply:
+            url = f"{self.base}/api/v2/chat/completions?chat_id={chat_id}"
+            headers = self.headers(credential, chat_id)
+            async with self.http.stream("POST", url, headers=headers, body=body) as reply:
                 await expect_stream(reply, credential)
                 async for event in self._events(reply, credential, chat_id, model):
                     finished = isinstance(event, Finish)
                     yield event
         finally:
-            if ids is None and not finished and self._settings.delete_sessions:
-                self._janitor.spawn(self.delete_chat(credential, chat_id), "deleting intl chat")
+            if ids is None and not finished and self.settings.delete_sessions:
+                self.janitor.spawn(self.delete_chat(credential, chat_id), "deleting intl chat")
+
+    async def _upload_all(self, chat: ChatRequest, credential: Credential) -> list[Any]:
+        """Upload the attachments of the turns being sent (each once per credential)."""
+        found = sent_attachments(chat)
+        if not found:
+            return []
+        check_limits(found, "intl")
+        return list(await asyncio.gather(*(self._upload(credential, a) for a in found)))
+
+    async def _upload(self, credential: Credential, attachment: Attachment) -> Any:
+        key = self._uploads.key(credential, attachment.data or b"")
+        cached = self._uploads.get(key)
+        if cached is not None:
+            return cached
+        headers = self.headers(credential)
+        entry = await intl_files.upload(
+            self.http,
+            self.base,
+            self.settings.intl_oss_base_url,
+            headers,
+            credential,
+            attachment,
+        )
+        self._uploads.put(key, entry)
+        return entry
 
     async def delete(self, credential: Credential, conversation: str) -> None:
         ids = conversation_parts("intl", conversation, 2)
@@ -141,18 +177,20 @@ class Intl:
             )
         return ids
 
-    async def _new_chat(self, credential: Credential, model: str, search: bool) -> str:
+    async def new_chat(
+        self, credential: Credential, model: str, search: bool, chat_type: str = ""
+    ) -> str:
         body = {
             "title": "New Chat",
             "models": [model],
             "chat_mode": "normal",
-            "chat_type": "search" if search else "t2t",
+            "chat_type": chat_type or ("search" if search else "t2t"),
             "timestamp": int(time.time() * 1000),
             "project_id": "",
         }
-        url = f"{self._base}/api/v2/chats/new"
-        reply = await self._http.request(
-            "POST", url, headers=self._headers(credential), body=json.dumps(body).encode()
+        url = f"{self.base}/api/v2/chats/new"
+        reply = await self.http.request(
+            "POST", url, headers=self.headers(credential), body=json.dumps(body).encode()
         )
         data = _json_ok(reply.status, reply.body, credential)
         chat_id = data.get("data", {}).get("id") if isinstance(data.get("data"), dict) else None
@@ -168,6 +206,7 @@ class Intl:
         parent: str | None,
         thinking: bool,
         search: bool,
+        files: list[Any],
     ) -> bytes:
         chat_type = "search" if search else "t2t"
         feature: dict[str, Any] = {
@@ -176,7 +215,7 @@ class Intl:
             "research_mode": "normal",
             "auto_thinking": thinking,
             "thinking_mode": "Thinking" if thinking else "Fast",
-            "thinking_format": self._settings.intl_thinking_format,
+            "thinking_format": self.settings.intl_thinking_format,
             "auto_search": search,
         }
         if thinking and chat.thinking_budget:
@@ -189,7 +228,7 @@ class Intl:
             "role": "user",
             "content": upstream_prompt(chat),
             "user_action": "chat",
-            "files": [],
+            "files": files,
             "timestamp": now,
             "models": [model],
             "chat_type": chat_type,
@@ -239,42 +278,33 @@ class Intl:
         yield Finish("stop", _usage(turn.usage))
 
     async def delete_chat(self, credential: Credential, chat_id: str) -> None:
-        url = f"{self._base}/api/v2/chats/{chat_id}"
-        reply = await self._http.request("DELETE", url, headers=self._headers(credential))
+        url = f"{self.base}/api/v2/chats/{chat_id}"
+        reply = await self.http.request("DELETE", url, headers=self.headers(credential))
         if reply.status != 200:
             log.warning("intl chat deletion answered HTTP %s", reply.status)
 
     async def sign_in(self, email: str, password: str) -> str:
-        """A fresh JWT for an account, by its email and password (sent as SHA-256 hex)."""
-        body = {"email": email, "password": hashlib.sha256(password.encode()).hexdigest()}
-        headers = {"content-type": "application/json", "source": "web"}
-        url = f"{self._base}/api/v1/auths/signin"
-        reply = await self._http.request(
-            "POST", url, headers=headers, body=json.dumps(body).encode()
-        )
-        if reply.status in (400, 401, 403):
-            raise CredentialRejected(f"sign-in refused for {mask(email)} (HTTP {reply.status})")
-        if reply.status != 200:
-            raise failures.from_status(reply.status, reply.body, credential=mask(email))
-        data = failures.parse_json(reply.body)
-        token = data.get("token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or jwt_claims(token) is None:
-            raise ProtocolError("the sign-in answer carried no token")
-        return token
+        """A fresh JWT for an account, by its email and password."""
+        return await intl_account.sign_in(self.http, self.base, email, password)
 
     async def check(self, credential: Credential) -> bool:
         if credential.expired():
             return False
-        url = f"{self._base}/api/v2/user"
-        reply = await self._http.request("GET", url, headers=self._headers(credential))
+        url = f"{self.base}/api/v2/user"
+        reply = await self.http.request("GET", url, headers=self.headers(credential))
         if reply.status != 200:
             return False
         data = failures.parse_json(reply.body)
         return isinstance(data, dict) and data.get("success") is not False and "data" in data
 
+    async def generate_images(
+        self, credential: Credential, prompt: str, n: int, size: str
+    ) -> list[str]:
+        return await intl_images.generate(self, credential, prompt, n, size)
+
     async def list_models(self, credential: Credential) -> list[ModelInfo]:
-        reply = await self._http.request(
-            "GET", f"{self._base}/api/models", headers=self._headers(credential)
+        reply = await self.http.request(
+            "GET", f"{self.base}/api/models", headers=self.headers(credential)
         )
         data = _json_ok(reply.status, reply.body, credential)
         items = data.get("data")
