@@ -91,7 +91,9 @@ Everything runs on this one machine over 127.0.0.1: `bench/upstream.py`, a fake 
 backend on raw asyncio streams (each completion: the `response.created` frame, {frames} answer
 frames each written and drained as its own HTTP chunk, the finished frame), the server
 (`qwen-free-api serve`, one process, `QFA_DELETE_SESSIONS=true`, so it also deletes each upstream
-chat), and an aiohttp load generator in the bench process with at most C requests in flight.
+chat; `QFA_ACCOUNT_CONCURRENCY=1000000`, because the one bench credential carries every stream
+and the pool's per-credential cap would otherwise turn most of them away), and an aiohttp load
+generator in the bench process with at most C requests in flight.
 
 - **TTFT**: from sending the request to the first SSE chunk with a non-empty
   `choices[0].delta.content`. **Direct** makes the server's two upstream calls itself

@@ -186,6 +186,9 @@ def api_server(upstream_url: str, command: list[str] | None = None) -> Iterator[
     argv += ["--intl-base-url", upstream_url, "--log-level", "warning"]
     env = {key: value for key, value in os.environ.items() if not key.startswith("QFA_")}
     env["QFA_DELETE_SESSIONS"] = "true"
+    # One bench credential carries every stream: lift the pool's per-credential cap (a policy
+    # against account flagging, not part of the relay cost this measures).
+    env["QFA_ACCOUNT_CONCURRENCY"] = "1000000"
     child = _spawn("server", argv, env, cwd=BENCH_DIR)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -9,10 +9,31 @@ from typing import Any
 import httpx
 import pytest
 
+import log_scan
 from qwen_free_api.app import create_app
 from qwen_free_api.testing import FakeUpstream, ServerThread
 
 from support import clear_state, settings_for
+
+# Every log record of the session, scanned for credentials when the session ends.
+LOGS = log_scan.Capture()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    log_scan.install(LOGS)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaks = log_scan.scan(LOGS.lines)
+    if not leaks:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
+    write("")
+    write(f"LOG SECRET SCAN FAILED: {len(leaks)} log line(s) hold a credential (masked):")
+    for line in leaks[:50]:
+        write(f"  {line[:500]}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from qwen_free_api import __version__, admin
+from qwen_free_api import __version__, admin, apidocs, observe, pages
 from qwen_free_api.dialects import anthropic, gemini, images, openai, responses
 from qwen_free_api.errors import BadRequest, GatewayError
 from qwen_free_api.janitor import Janitor
@@ -88,10 +88,6 @@ async def get_model(request: Request) -> Response:
     return await openai.get_model(request)
 
 
-async def root(request: Request) -> Response:
-    return PlainTextResponse(f"qwen-free-api {__version__}\n")
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
@@ -136,7 +132,9 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
     routes = [
         Route("/ping", ping, methods=["GET"]),
         Route("/token/check", token_check, methods=["POST"]),
-        Route("/", root, methods=["GET", "HEAD"]),
+        *pages.routes,
+        *apidocs.routes,
+        *observe.routes,
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/v1/models/{target:path}", get_model, methods=["GET"]),
@@ -150,6 +148,7 @@ def create_app(settings: Settings, *, stopping: asyncio.Event | None = None) -> 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=observe.middleware(settings),
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
     )
     app.state.version = __version__

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import types
 import typing
@@ -51,11 +50,10 @@ def main() -> None:
 def serve(**flags: Any) -> None:
     """Run the API server (settings: flags > environment QFA_* > .env file > defaults)."""
     from qwen_free_api.app import UnsafeSettings, check_settings, create_app
+    from qwen_free_api.observe import configure_logging
 
     settings = Settings(**{key: value for key, value in flags.items() if value is not None})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     try:
         check_settings(settings)
     except UnsafeSettings as error:
@@ -66,7 +64,8 @@ def serve(**flags: Any) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False,  # the app logs one line per request itself
+        log_config=None,  # uvicorn's lines go through the root handler, in QFA_LOG_FORMAT
         backlog=4096,
         # Our own grace period ends streams properly; uvicorn's is only the backstop.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout) + 5,

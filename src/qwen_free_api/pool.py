@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from qwen_free_api import observe_facts
 from qwen_free_api.credentials import Credential, parse_credential
 from qwen_free_api.errors import (
     Blocked,
@@ -136,8 +137,10 @@ class Pool:
             if lease.wait > 0:
                 await asyncio.sleep(lease.wait + random.uniform(0, self.settings.interval_jitter))
             account = await self.freshen(account)
+            observe_facts.leased(account.credential.dialect, account.id)
             yield account
         except GatewayError as error:
+            observe_facts.failed(account.credential.dialect, type(error).__name__)
             await self._learn(account, error)
             raise
         else:

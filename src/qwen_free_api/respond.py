@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from qwen_free_api import sse
+from qwen_free_api import observe_facts, sse
 from qwen_free_api.dialects import Dialect, Meta
 from qwen_free_api.errors import GatewayError, ProtocolError, ShuttingDown
 from qwen_free_api.events import StreamEvent, collect
@@ -27,6 +27,7 @@ SSE_HEADERS = {
 
 
 def error_response(dialect: Dialect, error: GatewayError) -> JSONResponse:
+    observe_facts.note(error=type(error).__name__)
     return JSONResponse(dialect.render_error(error), error.status, headers=error.headers())
 
 
@@ -76,8 +77,10 @@ async def _body(
         except StopAsyncIteration:
             raise ProtocolError("the upstream sent nothing") from None
         async for frame in dialect.render_stream(_prepend(head, events), meta):
+            observe_facts.first_token()
             yield sse.encode(frame)
     except GatewayError as error:
+        observe_facts.note(error=type(error).__name__)
         log.info("stream ended by %s: %s", type(error).__name__, error.message)
         for frame in dialect.render_stream_error(error):
             yield sse.encode(frame)
@@ -115,6 +118,7 @@ class EventStream(Response):
         self._stop = stop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observe_facts.note(stream=True)
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         producer = asyncio.ensure_future(self._pump(send))
         watcher = asyncio.ensure_future(_watch(receive, producer, self._stop))

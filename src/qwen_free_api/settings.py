@@ -219,6 +219,14 @@ class Settings(BaseSettings):
     log_prompts: bool = Field(
         False, description="Log prompts and answers (debugging only; off by default)."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log line format: text, or json (one JSON object per line, with each "
+        "request's fields).",
+    )
+    metrics_require_admin: bool = Field(
+        False, description="Serve GET /metrics only to callers with the admin key."
+    )
 
     @field_validator(
         "tokens",
