@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import reading
+import sections
 from clients import ClientResult
 from procs import ROOT
 from profiling import Profile
@@ -24,6 +25,7 @@ from report import (
     server_log_lines,
 )
 from scenario import FRAMES, SETTLE, WARMUP_REQUESTS, PacingResult
+from session import Session
 
 PACKAGES = ("uvicorn", "starlette", "curl_cffi", "aiohttp", "httpx", "uvloop")
 
@@ -32,12 +34,16 @@ PACKAGES = ("uvicorn", "starlette", "curl_cffi", "aiohttp", "httpx", "uvloop")
 class Run:
     """Everything one bench run measured."""
 
-    pacings: list[PacingResult]
+    session: Session
     clients: list[ClientResult]
     quick: bool
     seconds: float
     profile: Profile | None = None
     load_before: float = 0.0  # the machine's 1-minute load average when the run started
+
+    @property
+    def pacings(self) -> list[PacingResult]:
+        return self.session.pacings
 
 
 def cpu_model() -> str:
@@ -79,46 +85,59 @@ def machine(load_before: float) -> str:
 
 REPRODUCE = """\
 ```sh
-.venv/bin/python bench/run.py      # a few minutes; writes this file
+.venv/bin/python bench/run.py      # several minutes; writes this file
 .venv/bin/python bench/run.py --quick --out /tmp/performance.md   # a tenth of the requests
+# side by side with another OpenAI-compatible server, started beforehand and pointed at the
+# bench upstream (http://127.0.0.1:18900 unless --upstream-port says otherwise):
+.venv/bin/python bench/run.py --compare http://127.0.0.1:9000 --compare-name go-peer \\
+    --compare-model qwen3.7-plus --compare-key TOKEN --compare-pid PID
 ```
 
-`--skip-clients` leaves out the client comparison, `--profile` adds a cProfile of the server
-(about 30 s more). `bench/clients.py` and `bench/upstream.py` also run on their own."""
+`--skip-clients` leaves out the client comparison, `--no-spy` the py-spy profile,
+`--no-backlog` the connect burst, `--no-pin` the core pinning; `--profile` adds a cProfile of
+the server (about 30 s more). `bench/clients.py` and `bench/upstream.py` also run on their own;
+`POST /bench/config?pace_ms=20` switches a running bench upstream's pacing."""
 
 METHOD = """\
 Everything runs on this one machine over 127.0.0.1: `bench/upstream.py`, a fake of the intl
 backend on raw asyncio streams (each completion: the `response.created` frame, {frames} answer
 frames each written and drained as its own HTTP chunk, the finished frame), the server
-(`qwen-free-api serve`, one process, `QFA_DELETE_SESSIONS=true`, so it also deletes each upstream
-chat; `QFA_ACCOUNT_CONCURRENCY=1000000`, because the one bench credential carries every stream
-and the pool's per-credential cap would otherwise turn most of them away), and an aiohttp load
-generator in the bench process with at most C requests in flight.
+(`qwen-free-api serve`, one process, with the default `QFA_CONVERSATION_TTL`, so each answered
+chat is recorded in the store for continuation rather than deleted at once;
+`QFA_ACCOUNT_CONCURRENCY=1000000`, because the one bench credential carries every stream
+and the pool's per-credential cap would otherwise turn most of them away), any peer servers
+given with `--compare`, and an aiohttp load generator in the bench process with at most C
+requests in flight. One bench upstream and one server serve the whole run; the upstream's
+pacing is switched between pacings (`POST /bench/config`), so a peer pointed at it keeps its
+configuration and connections.
+
+{pinning}
 
 - **TTFT**: from sending the request to the first SSE chunk with a non-empty
   `choices[0].delta.content`. **Direct** makes the server's two upstream calls itself
-  (`chats/new`, then the completion stream) and times the first answer frame; the server's
-  third call, the `DELETE` after the answer, has no direct counterpart.
-  **Added TTFT** = server minus direct, each percentile computed separately.
+  (`chats/new`, then the completion stream) and times the first answer frame.
+  **Added TTFT** = through a server minus direct, each percentile computed separately.
 - **Errors**: non-200, a stream without `data: [DONE]`, an error chunk, or an exception.
-  **Answers/s**: successful answers per second of the level's wall time. **Relayed chunks**
-  are the `data:` lines a client got, `[DONE]` not counted.
-- **CPU-s / 1k req**: utime+stime from `/proc/<pid>/stat` across the level (plus a
-  {settle} s settle for the background deletions), per 1,000 requests.
-  **Busy cores**: CPU-seconds of server, upstream and load generator together per wall
-  second of the run through the server.
+  **Requests/s** (answers/s): successful answers per second of the level's wall time.
+  **Relayed chunks** are the `data:` lines a client got, `[DONE]` not counted.
+- **CPU-s / 1k req**: utime+stime (all threads) from `/proc/<pid>/stat` across the level
+  (plus a {settle} s settle), per 1,000 requests. **Busy cores**: CPU-seconds of server,
+  upstream and load generator together per wall second of the run through the server.
 - **Peak RSS**: `VmHWM` of the server at the end of the level{rss}.
 - **Upstream clients**: each client streams the bench upstream's completion in a fresh
   process (CPU from `getrusage`, after a warm-up of max(20, C) requests); curl_cffi is set up
   as the server sets it up (`impersonate="chrome"`, HTTP/2 only over TLS, `max_clients` = C).
-- A warm-up of {warm} requests through the server and direct precedes the levels and is not
-  counted. Each pacing gets a fresh upstream and server."""
+- A warm-up of {warm} requests through each server and direct precedes each pacing's levels
+  and is not counted."""
 
 
 def _method(run: Run) -> str:
     rss_reset = all(result.rss_reset for result in run.pacings)
     rss = ", reset before each level (`clear_refs`)" if rss_reset else ", the peak since start"
-    return METHOD.format(frames=FRAMES, settle=SETTLE, warm=WARMUP_REQUESTS, rss=rss)
+    pinning = sections.pinning_text(run.session.pinned, run.session.peer_notes)
+    return METHOD.format(
+        frames=FRAMES, settle=SETTLE, warm=WARMUP_REQUESTS, rss=rss, pinning=pinning
+    )
 
 
 def _readings(run: Run) -> list[str]:
@@ -140,7 +159,13 @@ def _readings(run: Run) -> list[str]:
 def _tables(run: Run) -> list[str]:
     parts: list[str] = []
     for result in run.pacings:
-        parts += [f"### {result.pacing.name.capitalize()}", level_table(result)]
+        parts += [
+            f"### {result.pacing.name.capitalize()}, side by side",
+            sections.side_by_side(result),
+        ]
+    for result in run.pacings:
+        parts += [f"### {result.pacing.name.capitalize()}, this server", level_table(result)]
+    parts += sections.backlog_section(run.session.bursts)
     if run.pacings:
         parts += [
             "### Where the CPU went (CPU-s per 1k requests, each process)",
@@ -183,12 +208,12 @@ def _top_function(profile: Profile) -> list[str]:
 
 
 def _problems(run: Run) -> list[str]:
-    parts = [
-        f"**The server exited by itself** (code {r.server_exit}) during the {r.pacing.name} run; "
-        "the levels after that point count its refused connections as errors."
-        for r in run.pacings
-        if r.server_exit is not None
-    ]
+    parts = []
+    if run.session.server_exit is not None:
+        parts.append(
+            f"**The server exited by itself** (code {run.session.server_exit}); the levels "
+            "after that point count its refused connections as errors."
+        )
     errors = error_lines(run.pacings) + [
         f"- client {r.client}, C={r.concurrency}: {r.errors}×, first: `{r.first_error}`"
         for r in run.clients
@@ -196,7 +221,7 @@ def _problems(run: Run) -> list[str]:
     ]
     if errors:
         parts += ["### Errors seen by the load generator", "\n".join(errors)]
-    log = server_log_lines(run.pacings)
+    log = server_log_lines(run.session.server_log)
     if log:
         parts += [
             "### Server stderr (distinct lines, most frequent first)",
@@ -211,8 +236,9 @@ def render(run: Run, sizes: Sequence[str]) -> str:
     scope = "a `--quick` run (a tenth of the requests)" if run.quick else "a full run"
     parts = [
         "# Performance",
-        "Streaming chat completions through `qwen-free-api` against a local fake of the intl "
-        f"backend, and the upstream HTTP clients it could use. {machine(run.load_before)}",
+        "Streaming chat completions through `qwen-free-api` (and any peer servers given with "
+        "`--compare`) against a local fake of the intl backend, and the upstream HTTP clients "
+        f"it could use. {machine(run.load_before)}",
         "## Reproduce",
         REPRODUCE,
         f"This file was written by {scope} that took {run.seconds:.0f} s ({', '.join(sizes)}). "
@@ -223,6 +249,7 @@ def render(run: Run, sizes: Sequence[str]) -> str:
         *_tables(run),
         "## Reading",
         *_readings(run),
+        *sections.spy_section(run.session.spy),
         *_profile(run.profile),
         *_problems(run),
     ]

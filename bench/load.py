@@ -15,9 +15,6 @@ from pool import Batch, run_bounded
 
 MODEL = "qwen3.7-plus"
 REQUEST_TIMEOUT = 60.0
-CHAT_BODY = json.dumps(
-    {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "bench"}]}
-).encode()
 NEW_CHAT_BODY = json.dumps(
     {"title": "New Chat", "models": [MODEL], "chat_mode": "normal", "chat_type": "t2t"}
 ).encode()
@@ -55,6 +52,12 @@ def jwt_token() -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     return f"{part({'alg': 'HS256'})}.{part({'exp': int(time.time()) + 86400})}.sig"
+
+
+def chat_body(model: str) -> bytes:
+    return json.dumps(
+        {"model": model, "stream": True, "messages": [{"role": "user", "content": "bench"}]}
+    ).encode()
 
 
 def _has_content(frame: Any) -> bool:
@@ -115,24 +118,26 @@ def _failure(error: BaseException) -> Sample:
     return Sample(False, error=f"{type(error).__name__}: {text}".rstrip(": "))
 
 
-async def through_server(session: aiohttp.ClientSession, base: str, token: str) -> Sample:
-    """One streamed chat completion through the server."""
+async def through_server(
+    session: aiohttp.ClientSession, base: str, token: str, body: bytes
+) -> Sample:
+    """One streamed chat completion through a server (this one, or a peer)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.perf_counter()
     try:
         url = base + "/v1/chat/completions"
-        async with session.post(url, data=CHAT_BODY, headers=headers) as reply:
+        async with session.post(url, data=body, headers=headers) as reply:
             headers_at = time.perf_counter() - started
             if reply.status != 200:
-                body = (await reply.read())[:160].decode(errors="replace")
-                return Sample(False, error=f"HTTP {reply.status}: {body}")
+                text = (await reply.read())[:160].decode(errors="replace")
+                return Sample(False, error=f"HTTP {reply.status}: {text}")
             scan = await scan_sse(reply.content, started, _is_done)
     except Exception as error:
         return _failure(error)
     return _sample(scan, headers_at, "data: [DONE]")
 
 
-async def direct(session: aiohttp.ClientSession, base: str, token: str) -> Sample:
+async def direct(session: aiohttp.ClientSession, base: str, token: str, body: bytes) -> Sample:
     """The same turn straight to the bench upstream: chats/new, then the completion stream."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.perf_counter()
@@ -154,12 +159,25 @@ async def direct(session: aiohttp.ClientSession, base: str, token: str) -> Sampl
 
 
 async def load_level(
-    target: str, base: str, concurrency: int, count: int, deadline: float
+    target: str,
+    base: str,
+    concurrency: int,
+    count: int,
+    deadline: float,
+    model: str = MODEL,
+    key: str | None = None,
 ) -> Batch[Sample]:
-    """`count` turns against `base` (target "server" or "direct") with `concurrency` in flight."""
-    one = through_server if target == "server" else direct
-    token = jwt_token()
+    """`count` turns against `base` with `concurrency` in flight.
+
+    `target` "direct" makes the upstream calls itself; anything else is a server that speaks
+    OpenAI Chat Completions, asked for `model` with `key` (default: a bench JWT).
+    """
+    one = direct if target == "direct" else through_server
+    token = key or jwt_token()
+    body = chat_body(model)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        return await run_bounded(lambda: one(session, base, token), concurrency, count, deadline)
+        return await run_bounded(
+            lambda: one(session, base, token, body), concurrency, count, deadline
+        )

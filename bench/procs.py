@@ -97,19 +97,38 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def affinity(core: int | None) -> Iterator[None]:
+    """Run the block pinned to `core` (None: unchanged); children started in it inherit it."""
+    if core is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _spawn(
-    name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    name: str,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    core: int | None = None,
 ) -> Child:
     stderr = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")  # noqa: SIM115
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,  # a Ctrl-C reaches only the bench, which then stops its children
-    )
+    with affinity(core):  # every thread the child ever starts inherits the pinning
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,  # a Ctrl-C reaches only the bench, which then stops it
+        )
     return Child(name, process, stderr)
 
 
@@ -146,11 +165,13 @@ def _read_ready_port(child: Child, timeout: float) -> int:
 
 
 @contextlib.contextmanager
-def bench_upstream(frames: int, pace_ms: float) -> Iterator[tuple[Child, str]]:
+def bench_upstream(
+    frames: int, pace_ms: float, port: int = 0, core: int | None = None
+) -> Iterator[tuple[Child, str]]:
     """Run the bench upstream; yields the child and its base URL."""
-    argv = [sys.executable, str(BENCH_DIR / "upstream.py"), "--port", "0"]
+    argv = [sys.executable, str(BENCH_DIR / "upstream.py"), "--port", str(port)]
     argv += ["--frames", str(frames), "--pace-ms", str(pace_ms)]
-    child = _spawn("upstream", argv)
+    child = _spawn("upstream", argv, core=core)
     try:
         port = _read_ready_port(child, timeout=20)
         yield child, f"http://127.0.0.1:{port}"
@@ -176,7 +197,9 @@ def server_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def api_server(upstream_url: str, command: list[str] | None = None) -> Iterator[tuple[Child, str]]:
+def api_server(
+    upstream_url: str, command: list[str] | None = None, core: int | None = None
+) -> Iterator[tuple[Child, str]]:
     """Run `qwen-free-api serve` against the bench upstream; yields the child and its URL.
 
     The server gets no QFA_* variable of ours and runs in bench/, away from any `.env`.
@@ -189,7 +212,7 @@ def api_server(upstream_url: str, command: list[str] | None = None) -> Iterator[
     # One bench credential carries every stream: lift the pool's per-credential cap (a policy
     # against account flagging, not part of the relay cost this measures).
     env["QFA_ACCOUNT_CONCURRENCY"] = "1000000"
-    child = _spawn("server", argv, env, cwd=BENCH_DIR)
+    child = _spawn("server", argv, env, cwd=BENCH_DIR, core=core)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_ping(child, base + "/ping", timeout=60)

@@ -123,7 +123,9 @@ def error_lines(results: Sequence[PacingResult]) -> list[str]:
     lines: list[str] = []
     for result in results:
         for row in result.rows:
-            for side, summary in (("via server", row.server), ("direct", row.direct)):
+            sides = [("via server", row.server), ("direct", row.direct)]
+            sides += [(f"via {peer.name}", peer.summary) for peer in row.peers]
+            for side, summary in sides:
                 kinds: Counter[str] = summary.error_kinds
                 lines += [
                     f"- {result.pacing.name}, C={row.concurrency}, {side}: {count}× `{kind}`"
@@ -132,14 +134,13 @@ def error_lines(results: Sequence[PacingResult]) -> list[str]:
     return lines
 
 
-def server_log_lines(results: Sequence[PacingResult], limit: int = 12) -> list[str]:
+def server_log_lines(log: str, limit: int = 12) -> list[str]:
     """The server's stderr, distinct lines with counts (timestamps cut off)."""
     counts: Counter[str] = Counter()
-    for result in results:
-        for line in result.server_log.splitlines():
-            text = line.split(" ", 2)[-1] if line[:4].isdigit() else line
-            if text.strip():
-                counts[text.strip()[:200]] += 1
+    for line in log.splitlines():
+        text = line.split(" ", 2)[-1] if line[:4].isdigit() else line
+        if text.strip():
+            counts[text.strip()[:200]] += 1
     return [f"    {count}× {text}" for text, count in counts.most_common(limit)]
 
 

@@ -1,14 +1,24 @@
-"""One pacing of the end-to-end bench: each concurrency level through the server, then direct."""
+"""The end-to-end bench session: one bench upstream, this server and any peers, every level.
+
+One bench upstream serves the whole session (its pacing is switched between pacings through
+`POST /bench/config`, so a peer pointed at its port keeps working), and one server of ours.
+Each level runs through this server, then through each peer, then against the upstream
+directly, which is the baseline of the added time to first token.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import time
+import urllib.request
 from dataclasses import dataclass
 
 from load import load_level
 from pool import run_async
-from procs import Child, api_server, bench_upstream, cpu_seconds, peak_rss_mib, reset_peak_rss
-from stats import Costs, Row, Summary, summarize
+from procs import Child, cpu_seconds, peak_rss_mib, reset_peak_rss
+from stats import Costs, Row, Side, Summary, summarize
+from targets import Target
 
 FRAMES = 100
 WARMUP_CONCURRENCY = 50  # one wave, so a paced warm-up takes one answer's time
@@ -30,31 +40,55 @@ class Pacing:
 class PacingResult:
     pacing: Pacing
     rows: list[Row]
-    server_log: str  # the server's stderr while this pacing ran
-    server_exit: int | None  # the server's exit code if it exited by itself
     rss_reset: bool  # VmHWM was reset before each level (else it is the peak since start)
 
 
 @dataclass(frozen=True, slots=True)
 class Processes:
+    """What runs during a session: our server, the bench upstream, and the peers."""
+
     server: Child
-    server_url: str
+    ours: Target
     upstream: Child
     upstream_url: str
+    peers: tuple[Target, ...] = ()
 
 
-def _measure(procs: Processes, target: str, concurrency: int, count: int) -> tuple[Summary, Costs]:
-    base = procs.server_url if target == "server" else procs.upstream_url
-    server_before, upstream_before = cpu_seconds(procs.server.pid), cpu_seconds(procs.upstream.pid)
+def configure_upstream(url: str, pace_ms: float, frames: int = FRAMES) -> None:
+    """Switch the running bench upstream to another pacing."""
+    query = f"?pace_ms={pace_ms}&frames={frames}"
+    request = urllib.request.Request(url + "/bench/config" + query, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        applied = json.loads(reply.read())
+    if applied["frames"] != frames or not math.isclose(applied["pace_ms"], pace_ms):
+        raise RuntimeError(f"the bench upstream did not take the pacing: {applied}")
+
+
+def _cpu(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid is not None else math.nan
+
+
+def _measure(
+    procs: Processes, target: Target | None, concurrency: int, count: int
+) -> tuple[Summary, Costs]:
+    """One side of a level: through `target`, or direct when it is None."""
+    pid = target.pid if target is not None else procs.server.pid
+    before, upstream_before = _cpu(pid), cpu_seconds(procs.upstream.pid)
     own_before = time.process_time()
-    batch = run_async(load_level(target, base, concurrency, count, LEVEL_DEADLINE))
+    if target is None:
+        level = load_level("direct", procs.upstream_url, concurrency, count, LEVEL_DEADLINE)
+    else:
+        level = load_level(
+            "server", target.base, concurrency, count, LEVEL_DEADLINE, target.model, target.key
+        )
+    batch = run_async(level)
     own = time.process_time() - own_before
     time.sleep(SETTLE)
     costs = Costs(
-        server_cpu=cpu_seconds(procs.server.pid) - server_before,
+        server_cpu=_cpu(pid) - before,
         upstream_cpu=cpu_seconds(procs.upstream.pid) - upstream_before,
         loadgen_cpu=own,
-        server_peak_rss_mib=peak_rss_mib(procs.server.pid),
+        server_peak_rss_mib=peak_rss_mib(pid) if pid is not None else math.nan,
     )
     return summarize(batch), costs
 
@@ -62,13 +96,19 @@ def _measure(procs: Processes, target: str, concurrency: int, count: int) -> tup
 def _level(procs: Processes, concurrency: int, count: int, rss_reset: bool) -> Row:
     if rss_reset:
         reset_peak_rss(procs.server.pid)
-    server, costs = _measure(procs, "server", concurrency, count)
-    direct, direct_costs = _measure(procs, "direct", concurrency, count)
-    return Row(concurrency, server, direct, costs, direct_costs)
+    server, costs = _measure(procs, procs.ours, concurrency, count)
+    peers: list[Side] = []
+    for peer in procs.peers:
+        if rss_reset and peer.pid is not None:
+            reset_peak_rss(peer.pid)
+        summary, peer_costs = _measure(procs, peer, concurrency, count)
+        peers.append(Side(peer.name, summary, peer_costs))
+    direct, direct_costs = _measure(procs, None, concurrency, count)
+    return Row(concurrency, server, direct, costs, direct_costs, tuple(peers))
 
 
 def _warm_up(procs: Processes) -> None:
-    for target in ("server", "direct"):
+    for target in (procs.ours, *procs.peers, None):
         _measure(procs, target, WARMUP_CONCURRENCY, WARMUP_REQUESTS)
 
 
@@ -77,27 +117,27 @@ def _say(progress: bool, text: str) -> None:
         print(f"  {text}", flush=True)
 
 
-def run_pacing(pacing: Pacing, progress: bool = True) -> PacingResult:
-    """Start a bench upstream and a server for this pacing, run every level, stop both."""
-    rows: list[Row] = []
+def _errors(row: Row) -> str:
+    sides = [f"{row.server.errors} through this server"]
+    sides += [f"{side.summary.errors} through {side.name}" for side in row.peers]
+    return ", ".join([*sides, f"{row.direct.errors} direct"])
+
+
+def run_pacing(procs: Processes, pacing: Pacing, progress: bool = True) -> PacingResult:
+    """Switch the upstream to this pacing, warm every target up, run every level."""
     clock = time.monotonic()
-    with (
-        bench_upstream(FRAMES, pacing.pace_ms) as (upstream, upstream_url),
-        api_server(upstream_url) as (server, server_url),
-    ):
-        procs = Processes(server, server_url, upstream, upstream_url)
-        _warm_up(procs)
-        _say(progress, f"started and warmed up in {time.monotonic() - clock:.1f} s")
-        rss_reset = reset_peak_rss(server.pid)
-        for concurrency, count in pacing.plan:
-            clock = time.monotonic()
-            row = _level(procs, concurrency, count, rss_reset)
-            rows.append(row)
-            _say(
-                progress,
-                f"C={concurrency}: {count} requests, {row.server.errors} errors through the "
-                f"server, {row.direct.errors} direct, {time.monotonic() - clock:.1f} s",
-            )
+    configure_upstream(procs.upstream_url, pacing.pace_ms)
+    _warm_up(procs)
+    _say(progress, f"warmed up in {time.monotonic() - clock:.1f} s")
+    rss_reset = reset_peak_rss(procs.server.pid)
+    rows: list[Row] = []
+    for concurrency, count in pacing.plan:
         clock = time.monotonic()
-    _say(progress, f"stopped in {time.monotonic() - clock:.1f} s")
-    return PacingResult(pacing, rows, server.log, server.exited_by_itself, rss_reset)
+        row = _level(procs, concurrency, count, rss_reset)
+        rows.append(row)
+        _say(
+            progress,
+            f"C={concurrency}: {count} requests each, errors: {_errors(row)}; "
+            f"{time.monotonic() - clock:.1f} s",
+        )
+    return PacingResult(pacing, rows, rss_reset)

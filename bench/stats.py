@@ -76,14 +76,24 @@ class Costs:
 
 
 @dataclass(frozen=True, slots=True)
+class Side:
+    """One level through a peer server: what the clients saw, and what the peer spent."""
+
+    name: str
+    summary: Summary
+    costs: Costs  # server_cpu and server_peak_rss_mib are the peer's (NaN without its PID)
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
-    """One concurrency level of one pacing: through the server, and the direct baseline."""
+    """One concurrency level of one pacing: through the server, peers, and the direct baseline."""
 
     concurrency: int
     server: Summary
     direct: Summary
     costs: Costs  # during the run through the server
     direct_costs: Costs  # during the direct run (server_cpu is the idle server's)
+    peers: tuple[Side, ...] = ()
 
     @property
     def added_p50_ms(self) -> float:
@@ -92,6 +102,12 @@ class Row:
     @property
     def added_p99_ms(self) -> float:
         return (self.server.ttft_p99 - self.direct.ttft_p99) * 1000
+
+    def added_ms(self, summary: Summary, q: int) -> float:
+        """Added time to first token of any side over direct, at p50 or p99."""
+        if q == 50:
+            return (summary.ttft_p50 - self.direct.ttft_p50) * 1000
+        return (summary.ttft_p99 - self.direct.ttft_p99) * 1000
 
     def per_1k(self, seconds: float, requests: int | None = None) -> float:
         count = self.server.requests if requests is None else requests

@@ -2,6 +2,8 @@
 
 Run it as its own process: `python bench/upstream.py --port 0 --frames 100 --pace-ms 0`.
 It prints `READY <port>` on stdout once it listens, and serves until it is terminated.
+`POST /bench/config?pace_ms=20&frames=100` changes the answers of later requests (the bench
+switches pacing this way, so a peer server pointed at this port keeps its connections).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ STREAM_HEAD = (
 LAST_CHUNK = b"0\r\n\r\n"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Config:
-    """What every completion stream looks like."""
+    """What every completion stream looks like; `POST /bench/config` changes it between levels."""
 
     frames: int
     pace: float
@@ -120,6 +122,16 @@ async def stream_completion(writer: asyncio.StreamWriter, target: str, config: C
     await writer.drain()
 
 
+def configure(config: Config, target: str) -> dict[str, float]:
+    """Apply `?pace_ms=…&frames=…` (either may be left out); answer the configuration now."""
+    query = parse_qs(urlsplit(target).query)
+    if "pace_ms" in query:
+        config.pace = float(query["pace_ms"][0]) / 1000
+    if "frames" in query:
+        config.frames = int(query["frames"][0])
+    return {"pace_ms": config.pace * 1000, "frames": config.frames}
+
+
 async def answer(head: Head, writer: asyncio.StreamWriter, config: Config) -> None:
     path = urlsplit(head.target).path
     if head.method == "POST" and path == "/api/v2/chats/new":
@@ -130,6 +142,8 @@ async def answer(head: Head, writer: asyncio.StreamWriter, config: Config) -> No
         return
     elif head.method == "DELETE" and path.startswith("/api/v2/chats/"):
         writer.write(json_reply("200 OK", {"success": True}))
+    elif head.method == "POST" and path == "/bench/config":
+        writer.write(json_reply("200 OK", configure(config, head.target)))
     else:
         writer.write(json_reply("404 Not Found", {"success": False, "detail": "not found"}))
     await writer.drain()

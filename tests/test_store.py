@@ -51,6 +51,21 @@ async def test_leases_of_a_dead_holder_lapse(stores: tuple[Store, Store]) -> Non
     assert await two.acquire("acct", cap=1, ttl=60, interval=0) is not None
 
 
+async def test_renewal_moves_a_lease_expiry(stores: tuple[Store, Store]) -> None:
+    one, two = stores
+    held = await one.acquire("acct", cap=1, ttl=60, interval=0)
+    assert held is not None
+    await one.renew(held, -1.0)  # renewed into the past: as good as lapsed
+    other = await two.acquire("acct", cap=1, ttl=-1.0, interval=0)
+    assert other is not None
+    await two.renew(other, 60)  # renewed by its holder: it counts again
+    assert await one.in_flight(["acct"]) == {"acct": 1}
+    assert await one.acquire("acct", cap=1, ttl=60, interval=0) is None
+    await two.release(other)
+    await two.renew(other, 60)  # a released lease is not brought back
+    assert await one.in_flight(["acct"]) == {"acct": 0}
+
+
 async def test_minimum_interval_spaces_requests(stores: tuple[Store, Store]) -> None:
     one, two = stores
     first = await one.acquire("acct", cap=5, ttl=60, interval=2.0)

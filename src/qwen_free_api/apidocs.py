@@ -132,7 +132,18 @@ def responses(op: Op) -> dict[str, Any]:
 def success_schema(kind: str) -> dict[str, Any]:
     if kind == "application/json":
         return {"type": ["object", "array"]}
+    if kind == "text/event-stream":
+        return SSE_EVENT
     return {"type": "string"}
+
+
+# For text/event-stream the schema describes each event (as OpenAPI tools read it).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "One server-sent event; `data` holds a JSON object (or `[DONE]`).",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
 
 
 def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:

@@ -343,7 +343,7 @@ GEMINI_OPS: dict[str, Op] = {
         GEMINI_AUTH,
         body="GeminiCountTokensRequest",
         errors="GeminiError",
-        statuses=LOCAL,
+        statuses=(400, 401, 404, 413),  # 404: a model name no route matches (a line break)
         description=_GEMINI_NOTE,
     ),
 }

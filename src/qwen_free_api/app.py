@@ -15,8 +15,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from qwen_free_api import __version__, admin, apidocs, observe, pages
-from qwen_free_api.dialects import anthropic, gemini, images, openai, responses
-from qwen_free_api.errors import BadRequest, GatewayError
+from qwen_free_api.dialects import (
+    Dialect,
+    anthropic,
+    anthropic_render,
+    gemini,
+    images,
+    openai,
+    responses,
+)
+from qwen_free_api.errors import BadRequest, GatewayError, NotFound
 from qwen_free_api.janitor import Janitor
 from qwen_free_api.pool import Pool
 from qwen_free_api.respond import Stop, error_response
@@ -91,9 +99,21 @@ async def get_model(request: Request) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    dialect = _dialect_of_path(request.url.path)
+    if status == 404 and dialect is not None:  # e.g. a model name no route pattern matches
+        return error_response(dialect, NotFound(str(detail)))
     kind = "invalid_request_error" if status < 500 else "server_error"
     body = {"error": {"message": str(detail), "type": kind, "code": status, "param": None}}
     return JSONResponse(body, status)
+
+
+def _dialect_of_path(path: str) -> Dialect | None:
+    """Anthropic's or Gemini's error shape for their paths; None: OpenAI's (the default)."""
+    if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path):
+        return gemini.DIALECT
+    if path.startswith("/v1/messages"):
+        return anthropic_render.DIALECT
+    return None
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

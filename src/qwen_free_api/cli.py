@@ -6,6 +6,7 @@ import asyncio
 import math
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 import click
@@ -50,6 +51,7 @@ def main() -> None:
 def serve(**flags: Any) -> None:
     """Run the API server (settings: flags > environment QFA_* > .env file > defaults)."""
     from qwen_free_api.app import UnsafeSettings, check_settings, create_app
+    from qwen_free_api.guard import http_protocol
     from qwen_free_api.observe import configure_logging
 
     settings = Settings(**{key: value for key, value in flags.items() if value is not None})
@@ -67,6 +69,7 @@ def serve(**flags: Any) -> None:
         access_log=False,  # the app logs one line per request itself
         log_config=None,  # uvicorn's lines go through the root handler, in QFA_LOG_FORMAT
         backlog=4096,
+        http=http_protocol(settings),  # header size and header/body time limits (guard.py)
         # Our own grace period ends streams properly; uvicorn's is only the backstop.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout) + 5,
     )
@@ -106,6 +109,35 @@ def tokens_check(extra: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    help="Credential to examine (repeatable or comma-separated; cn:/intl: prefixes). "
+    "Default: QFA_TOKENS.",
+)
+@click.option(
+    "--record",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Save every raw upstream exchange here, secrets replaced (for a bug report).",
+)
+@click.option("--json", "machine", is_flag=True, help="Print the report as JSON.")
+@click.option("--skip", multiple=True, help="Leave out this check (repeatable), e.g. image.")
+def doctor(
+    tokens: tuple[str, ...], record: Path | None, machine: bool, skip: tuple[str, ...]
+) -> None:
+    """Try every capability of each credential against its real upstream; exit 1 if any broke.
+
+    Checks: credential, chat, stream, thinking, search, upload, image, cleanup. This talks to
+    the real Qwen backend with your credential (QFA_*_BASE_URL settings apply).
+    """
+    from qwen_free_api.doctor import command
+
+    raise SystemExit(command(list(tokens), record, machine, skip))
+
+
 @main.command("fake-upstream")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8900, show_default=True, help="Port to listen on.")
@@ -116,13 +148,24 @@ def tokens_check(extra: tuple[str, ...]) -> None:
     show_default=True,
     help="How strictly the fake cn backend checks request signatures.",
 )
-def fake_upstream(host: str, port: int, sign_mode: str) -> None:
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Serve a `doctor --record` directory back instead (same method+path, in order).",
+)
+def fake_upstream(host: str, port: int, sign_mode: str, replay: Path | None) -> None:
     """Serve a fake of both Qwen web backends, to try the server offline.
 
     Point QFA_CN_BASE_URL, QFA_CN_API_BASE_URL, QFA_CN_SEC_BASE_URL and QFA_INTL_BASE_URL
     at http://HOST:PORT. Any cn ticket works (one starting with `bad` is refused); intl needs
     a JWT-shaped token whose `exp` is in the future.
     """
+    if replay is not None:
+        from qwen_free_api.testing.replay import run_replay
+
+        run_replay(host, port, replay)
+        return
     from qwen_free_api.testing import run_fake
 
     run_fake(host, port, sign_mode=sign_mode)

@@ -11,7 +11,8 @@
     └── UpstreamError (502 upstream)                    anything the upstream did wrong
         ├── CredentialRejected (401 credential_rejected) ticket/JWT refused by the upstream
         ├── RateLimited (429 rate_limited)              quota or rate limit; carries retry_after
-        ├── Blocked (503 blocked)                       WAF, captcha, overload; carries retry_after
+        ├── Blocked (503 blocked)                       WAF or captcha; carries retry_after
+        ├── Overloaded (503 blocked)                    HTTP 503: transient, not a WAF; retry_after
         ├── SigningFailed (502 signing)                 cn request signature refused
         ├── ContextTooLong (400 context_length)          prompt too long for the model
         ├── ContentFiltered (400 content_filter)         moderation stopped the answer
@@ -84,6 +85,10 @@ class Conflict(BadRequest):
 class PayloadTooLarge(BadRequest):
     status = 413
 
+    def headers(self) -> dict[str, str]:
+        # The rest of the body is never read: the connection cannot carry another request.
+        return {**super().headers(), "Connection": "close"}
+
 
 class Unauthenticated(GatewayError):
     status = 401
@@ -116,6 +121,14 @@ class RateLimited(UpstreamError):
 
 
 class Blocked(UpstreamError):
+    status = 503
+    kind: ClassVar[ErrorKind] = "blocked"
+
+
+class Overloaded(UpstreamError):
+    """The upstream answered HTTP 503: a transient failure of the account's request (it cools
+    down briefly), not a WAF challenge that pauses the whole backend."""
+
     status = 503
     kind: ClassVar[ErrorKind] = "blocked"
 

@@ -62,8 +62,8 @@ class Observe:
                     facts["counted_stream"] = True
                     self.metrics.streams.inc()
             elif message["type"] == "http.response.body":
-                if message.get("body"):
-                    facts.setdefault("first_byte", time.monotonic())
+                if "first_byte" not in facts and message.get("body"):
+                    facts["first_byte"] = time.monotonic()
                 if not message.get("more_body"):
                     finish()  # before the last bytes go out: a client never outruns its log line
             await send(message)
@@ -82,6 +82,8 @@ class Observe:
         endpoint = getattr(route, "path", None) or "unmatched"
         dialect = client_dialect(scope)
         self.metrics.record(facts, endpoint, dialect, end)
+        if not access.isEnabledFor(logging.INFO):
+            return  # the line would be dropped: do not build it
         fields = {
             "request_id": facts["request_id"],
             "method": scope["method"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -60,6 +61,10 @@ class Metrics:
             ["upstream", "state"], registry=r,
         )  # fmt: skip
         self.streams = Gauge("qfa_streams_in_flight", "Streamed answers now open.", registry=r)
+        self.tasks = Gauge(
+            "qfa_asyncio_tasks", "asyncio tasks alive in this process (at scrape time).",
+            registry=r,
+        )  # fmt: skip
 
     def record(self, facts: dict[str, Any], endpoint: str, dialect: str, end: float) -> None:
         """Count one finished request from the facts gathered while it was served."""
@@ -96,4 +101,5 @@ async def metrics_endpoint(request: Request) -> Response:
         if not expected or not key or not hmac.compare_digest(key.encode(), expected.encode()):
             return error_response(openai.DIALECT, Unauthenticated("missing or invalid admin key"))
     await metrics.count_credentials(gateway.pool)
+    metrics.tasks.set(len(asyncio.all_tasks()))
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -27,6 +27,7 @@ from qwen_free_api.errors import (
     CredentialRejected,
     GatewayError,
     NoCredential,
+    Overloaded,
     ProtocolError,
     RateLimited,
     SigningFailed,
@@ -133,6 +134,7 @@ class Pool:
     async def lease(self, candidates: Iterable[Account]) -> AsyncIterator[Account]:
         """Hold one healthy account for the duration of the block; learn from its outcome."""
         lease, account = await self._take(list(candidates))
+        keeper = asyncio.ensure_future(self._keep(lease))
         try:
             if lease.wait > 0:
                 await asyncio.sleep(lease.wait + random.uniform(0, self.settings.interval_jitter))
@@ -146,7 +148,18 @@ class Pool:
         else:
             await self.store.note_success(account.id)
         finally:
+            keeper.cancel()
             await asyncio.shield(self.store.release(lease))
+
+    async def _keep(self, lease: Lease) -> None:
+        """Renew a held lease every third of its TTL: only a dead holder's lease lapses."""
+        ttl = self.settings.lease_ttl
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                await self.store.renew(lease, ttl)
+            except Exception as error:  # the store is away: the lease may lapse, the answer goes on
+                log.warning("could not renew lease of credential %s: %s", lease.account, error)
 
     async def _take(self, candidates: list[Account]) -> tuple[Lease, Account]:
         now = time.time()
@@ -195,7 +208,7 @@ class Pool:
         # A too-long prompt or a moderation stop is not the account's fault: no change.
 
 
-TRANSIENT = (UpstreamTimeout, ProtocolError, SigningFailed)
+TRANSIENT = (UpstreamTimeout, ProtocolError, SigningFailed, Overloaded)
 
 
 def _unavailable(

@@ -76,8 +76,12 @@ async def _body(
             head = first.result()
         except StopAsyncIteration:
             raise ProtocolError("the upstream sent nothing") from None
-        async for frame in dialect.render_stream(_prepend(head, events), meta):
+        frames = dialect.render_stream(_prepend(head, events), meta)
+        async for frame in frames:
             observe_facts.first_token()
+            yield sse.encode(frame)
+            break
+        async for frame in frames:  # the rest: no per-frame bookkeeping
             yield sse.encode(frame)
     except GatewayError as error:
         observe_facts.note(error=type(error).__name__)

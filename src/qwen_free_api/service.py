@@ -8,7 +8,8 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from qwen_free_api.attachments import fetch_attachments
@@ -167,45 +168,53 @@ class Gateway:
                 yield event
             return
         try:
-            async for event in self._insisting(prepared.chat, prepared.accounts):
-                yield event
+            # aclosing: a client dialect that stops reading at the finish (Anthropic) closes
+            # this stream; each layer closes the next at once, so the lease is released
+            # before the response ends, not whenever the abandoned generators are collected.
+            async with aclosing(self._insisting(prepared.chat, prepared.accounts)) as answer:
+                async for event in answer:
+                    yield event
         except FAILOVER:
             if prepared.fallback is None:
                 raise
             # The conversation's own account cannot answer now: resend the whole history.
             fallback = await fetch_attachments(prepared.fallback, self.settings)
-            async for event in self._insisting(fallback, prepared.everyone):
-                yield event
+            async with aclosing(self._insisting(fallback, prepared.everyone)) as answer:
+                async for event in answer:
+                    yield event
 
     async def _insisting(
         self, chat: ChatRequest, accounts: list[Account]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """When a tool call is required, an answer without one is held back and asked again,
         once, more firmly; the second answer goes out whatever it is."""
         if chat.tool_choice.mode != "required" or not chat.tools:
-            async for event in self._failover(chat, accounts):
-                yield event
+            async with aclosing(self._failover(chat, accounts)) as answer:
+                async for event in answer:
+                    yield event
             return
         held: list[StreamEvent] | None = []
-        async for event in self._failover(chat, accounts):
-            if held is None:
-                yield event
-                continue
-            held.append(event)
-            if isinstance(event, ToolCalled):
-                for earlier in held:
-                    yield earlier
-                held = None
+        async with aclosing(self._failover(chat, accounts)) as answer:
+            async for event in answer:
+                if held is None:
+                    yield event
+                    continue
+                held.append(event)
+                if isinstance(event, ToolCalled):
+                    for earlier in held:
+                        yield earlier
+                    held = None
         if held is not None:
             log.info("a tool call was required but the answer had none; asking again")
             firmer = Message("system", FIRMER)
             retry = dataclasses.replace(chat, messages=(*chat.messages, firmer))
-            async for event in self._failover(retry, accounts):
-                yield event
+            async with aclosing(self._failover(retry, accounts)) as answer:
+                async for event in answer:
+                    yield event
 
     async def _failover(
         self, chat: ChatRequest, accounts: list[Account]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         tried: set[str] = set()
         failure: GatewayError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -214,9 +223,12 @@ class Gateway:
                 raise failure
             started = False
             try:
-                async with self.pool.lease(remaining) as account:
+                async with (
+                    self.pool.lease(remaining) as account,
+                    aclosing(self._answer(chat, account)) as answer,
+                ):
                     tried.add(account.id)
-                    async for event in self._answer(chat, account):
+                    async for event in answer:
                         started = True
                         yield event
                 return
@@ -228,7 +240,9 @@ class Gateway:
                 failure = error
                 log.warning("credential failed (%s); trying another", type(error).__name__)
 
-    async def _answer(self, chat: ChatRequest, account: Account) -> AsyncIterator[StreamEvent]:
+    async def _answer(
+        self, chat: ChatRequest, account: Account
+    ) -> AsyncGenerator[StreamEvent, None]:
         """One account's answer, shaped to the request; a finished one is recorded."""
         conversation = ""
         events = self._started(chat, account.credential)

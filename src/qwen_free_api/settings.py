@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         600.0, ge=0, description="Seconds between health probes of pool credentials (0: off)."
     )
     lease_ttl: float = Field(
-        900.0, gt=0, description="Seconds an in-flight lease lives if its holder dies."
+        900.0,
+        gt=0,
+        description="Seconds an in-flight lease lives if its holder dies (renewed every third).",
     )
     cn_base_url: str = Field(
         "https://chat2.qianwen.com", description="cn backend: chat endpoint host."
@@ -212,6 +214,19 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         20 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above it)."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        gt=0,
+        description="Largest request line plus headers accepted (414 or 431 above it).",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's headers (408)."
+    )
+    body_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a client may take to send a request's body after its headers (408).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."

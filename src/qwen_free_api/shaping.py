@@ -91,14 +91,14 @@ def json_answer(text: str) -> str:
     try:
         json.loads(stripped)
         return stripped
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to check
         pass
     start = min((i for i in (stripped.find("["), stripped.find("{")) if i >= 0), default=-1)
     if start >= 0:
         try:
             found, _ = json.JSONDecoder().raw_decode(stripped[start:])
             return json.dumps(found, ensure_ascii=False)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     value = repair_json(stripped)
     if value is not None:

@@ -47,7 +47,8 @@ class Differ:
 
     def _is_growth(self, text: str) -> bool:
         base = self.sent[: len(self.sent) - self._held]
-        return len(text) > len(self.sent) and text.startswith(base)
+        # Longer than what was emitted: a held-back U+FFFD may come back repaired, same length.
+        return text != self.sent and len(text) > len(base) and text.startswith(base)
 
     def _cumulative(self, text: str, final: bool) -> str:
         base = self.sent[: len(self.sent) - self._held]

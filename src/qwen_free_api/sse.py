@@ -2,12 +2,12 @@
 
 The decoder is tolerant the way the Qwen backends need: `data:` with or without a space,
 `\\r\\n` or `\\n`, comments, bare `[heartbeat]` lines, and bare JSON lines without any field
-name. UTF-8 is decoded incrementally, so a character split across network reads survives.
+name. Bytes are split into lines before they are decoded, so a character split across
+network reads survives (a newline byte never occurs inside a UTF-8 character).
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -77,21 +77,20 @@ class _Parser:
 
 async def decode(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
     """Yield events from a byte stream as soon as each one is complete."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     parser = _Parser()
-    pending = ""
+    pending = b""  # the bytes after the last newline: an incomplete line
     async for chunk in chunks:
-        text = pending + decoder.decode(chunk)
-        if "\n" not in text:
-            pending = text
+        data = pending + chunk if pending else chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            pending = data
             continue
-        lines = text.split("\n")
-        pending = lines.pop()
-        for line in lines:
+        pending = data[end + 1 :]
+        for line in data[:end].decode("utf-8", "replace").split("\n"):
             event = parser.line(line)
             if event is not None:
                 yield event
-    for line in (pending + decoder.decode(b"", final=True)).split("\n"):
+    for line in pending.decode("utf-8", "replace").split("\n"):
         event = parser.line(line)
         if event is not None:
             yield event

@@ -102,7 +102,7 @@ def fold(message: Message) -> str:
 def _one_line(arguments: str) -> str:
     try:
         return json.dumps(json.loads(arguments), ensure_ascii=False, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a client's deeply nested text
         return arguments.replace("\n", " ")
 
 

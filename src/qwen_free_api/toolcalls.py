@@ -47,11 +47,13 @@ class ToolCallParser:
         self._folded = {name.lower(): name for name in self._names}
         self._held = ""  # text that may begin a marker
         self._block: str | None = None  # text since the first marker, once one was seen
+        self._since_marker = ""  # all of it, read or not: the text if no call can be read
         self.calls: list[ToolCall] = []
 
     def feed(self, text: str) -> list[Parsed]:
         if self._block is not None:
             self._block += text
+            self._since_marker += text
             return self._take_calls(final=False)
         held = self._held + text
         start = _first_marker(held)
@@ -60,6 +62,7 @@ class ToolCallParser:
             self._held = held[keep:]
             return [TextDelta(held[:keep])] if keep else []
         self._held, self._block = "", held[start:]
+        self._since_marker = self._block
         out: list[Parsed] = [TextDelta(held[:start])] if start else []
         out.extend(self._take_calls(final=False))
         return out
@@ -70,9 +73,9 @@ class ToolCallParser:
             held, self._held = self._held, ""
             return [TextDelta(held)] if held else []
         out = self._take_calls(final=True)
-        if not self.calls and self._block:
-            out.append(TextDelta(self._block))
-        self._block = ""
+        if not self.calls and self._since_marker:
+            out.append(TextDelta(self._since_marker))  # unreadable calls included: no loss
+        self._block = self._since_marker = ""
         return out
 
     def _take_calls(self, *, final: bool) -> list[Parsed]:
@@ -220,6 +223,8 @@ def repair_json(text: str) -> dict[str, Any] | None:
             value = json.loads(text, strict=False)
         except ValueError:
             continue
+        except RecursionError:  # nested deeper than Python's stack: not a call's arguments
+            return None
         return value if isinstance(value, dict) else None
     return None
 

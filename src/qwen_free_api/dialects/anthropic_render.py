@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from qwen_free_api import jsonfast
 from qwen_free_api.chat import ToolCall
 from qwen_free_api.dialects import Dialect, Meta
 from qwen_free_api.errors import GatewayError, ProtocolError
@@ -53,7 +54,7 @@ PING = Frame('{"type":"ping"}', "ping")
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonfast.compact(value)
 
 
 def _event(name: str, body: dict[str, Any]) -> Frame:
@@ -74,7 +75,7 @@ def tool_use_id(call: ToolCall) -> str:
 def tool_input(call: ToolCall) -> dict[str, Any]:
     try:
         value = json.loads(call.arguments or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {"value": value}
 

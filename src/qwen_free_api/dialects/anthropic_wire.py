@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_free_api.chat import Attachment, ChatRequest, Message, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects import first_error
 from qwen_free_api.dialects.media import anthropic_block
 from qwen_free_api.errors import BadRequest
 from qwen_free_api.tool_prompt import fold
@@ -64,7 +65,7 @@ def parse(model: type[Wire], body: Any) -> Wire:
     try:
         return model.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
+        first = first_error(error)
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"{field}: {first['msg']}", param=field) from None
 

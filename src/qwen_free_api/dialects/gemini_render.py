@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from qwen_free_api import jsonfast
 from qwen_free_api.chat import ToolCall
 from qwen_free_api.dialects import Dialect, Meta
 from qwen_free_api.errors import GatewayError
@@ -49,7 +50,7 @@ EMPTY_TEXT: list[dict[str, Any]] = [{"text": ""}]
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonfast.compact(value)
 
 
 def response_body(
@@ -85,7 +86,7 @@ def grounding(citations: list[Citation]) -> dict[str, Any]:
 def function_call_part(call: ToolCall) -> dict[str, Any]:
     try:
         args = json.loads(call.arguments)
-    except ValueError:
+    except (ValueError, RecursionError):
         args = {}
     if not isinstance(args, dict):
         args = {"value": args}

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects import first_error
 from qwen_free_api.dialects.gemini_schema import from_openapi, lower_types
 from qwen_free_api.dialects.media import gemini_part
 from qwen_free_api.errors import BadRequest
@@ -153,7 +154,7 @@ def parse(model: type[WireModel], body: Any) -> Any:
     try:
         return model.model_validate(snake_keys(body))
     except ValidationError as error:
-        first = error.errors()[0]
+        first = first_error(error)
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"invalid `{field}`: {first['msg']}", param=field) from None
 

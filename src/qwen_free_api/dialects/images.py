@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from qwen_free_api.dialects import first_error
 from qwen_free_api.dialects.openai import DIALECT
 from qwen_free_api.drawing import aspect, draw
 from qwen_free_api.errors import BadRequest, GatewayError, ProtocolError
@@ -64,7 +65,7 @@ def _parse(body: Any) -> ImageRequest:
     try:
         return ImageRequest.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
+        first = first_error(error)
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"invalid `{field}`: {first['msg']}", param=field) from None
 

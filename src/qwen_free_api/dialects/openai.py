@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from qwen_free_api import jsonfast
 from qwen_free_api.chat import ToolCall
 from qwen_free_api.dialects import Dialect, Meta
 from qwen_free_api.dialects.openai_wire import parse_request, to_chat
@@ -143,7 +144,7 @@ def _tool_delta(head: str, index: int, call: ToolCall) -> Frame:
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonfast.compact(value)
 
 
 def _delta(head: str, key: str, text: str) -> Frame:
@@ -151,7 +152,7 @@ def _delta(head: str, key: str, text: str) -> Frame:
 
 
 def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return jsonfast.string(text)
 
 
 def _chunk_head(response_id: str, meta: Meta) -> str:

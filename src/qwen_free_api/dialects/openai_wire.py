@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects import first_error
 from qwen_free_api.dialects.media import OPENAI_MEDIA, openai_part
 from qwen_free_api.errors import BadRequest
 
@@ -73,7 +74,7 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
+        first = first_error(error)
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"invalid `{field}`: {first['msg']}", param=field) from None
 

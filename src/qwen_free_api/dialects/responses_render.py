@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwen_free_api import jsonfast
 from qwen_free_api.chat import ToolCall
 from qwen_free_api.dialects import Dialect, Meta, openai
 from qwen_free_api.dialects.responses_wire import ResponsesRequest, ToolNames
@@ -50,7 +51,7 @@ class Turn:
     def frame(self, kind: str, body: dict[str, Any]) -> Frame:
         data = {"type": kind, "sequence_number": self.sequence, **body}
         self.sequence += 1
-        return Frame(json.dumps(data, ensure_ascii=False, separators=(",", ":")), kind)
+        return Frame(jsonfast.compact(data), kind)
 
     def response(self, meta: Meta, **fields: Any) -> dict[str, Any]:
         """The response object, echoing the request the way the SDK's `Response` expects."""

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_free_api.chat import Attachment, ChatRequest, Message, Role, Tool, ToolCall, ToolChoice
+from qwen_free_api.dialects import first_error
 from qwen_free_api.dialects.media import OPENAI_MEDIA, openai_part
 from qwen_free_api.errors import BadRequest
 
@@ -68,7 +69,7 @@ def parse_request(body: Any) -> ResponsesRequest:
     try:
         return ResponsesRequest.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
+        first = first_error(error)
         loc = [str(part) for part in first["loc"]]
         # A union's branch names ("input.str", "input.list[dict[str,any]]") are not fields.
         fields = [p for p in loc if p not in UNION_BRANCHES and "[" not in p]

@@ -63,6 +63,10 @@ class Store(Protocol):
 
     async def release(self, lease: Lease) -> None: ...
 
+    async def renew(self, lease: Lease, ttl: float) -> None:
+        """Push a held lease's expiry to `ttl` seconds from now (its holder is alive)."""
+        ...
+
     async def in_flight(self, accounts: list[str]) -> dict[str, int]: ...
 
     async def pause(self, dialect: str, base: float, limit: float) -> float:

@@ -1,12 +1,14 @@
 """The shared store: Redis, for several instances behind one load balancer.
 
-Leases are sorted-set members scored by their expiry, so a crashed instance's leases lapse on
-their own; multi-step updates run as Lua scripts, atomic across instances.
+Leases are sorted-set members scored by their expiry and renewed while their holder lives, so a
+crashed instance's leases lapse on their own; multi-step updates run as Lua scripts, atomic
+across instances.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -94,6 +96,13 @@ class RedisStore:
 
     async def release(self, lease: Lease) -> None:
         await self._redis.zrem(f"qfa:leases:{lease.account}", lease.id)
+
+    async def renew(self, lease: Lease, ttl: float) -> None:
+        key = f"qfa:leases:{lease.account}"
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zadd(key, {lease.id: time.time() + ttl}, xx=True)  # a released one stays released
+        pipe.expire(key, math.ceil(ttl) + 60)
+        await pipe.execute()
 
     async def in_flight(self, accounts: list[str]) -> dict[str, int]:
         now = time.time()

@@ -146,6 +146,11 @@ class SqliteStore:
     async def release(self, lease: Lease) -> None:
         await self._run(self._conn().execute, "DELETE FROM leases WHERE id = ?", (lease.id,))
 
+    async def renew(self, lease: Lease, ttl: float) -> None:
+        until = time.time() + ttl
+        sql = "UPDATE leases SET expires_at = ? WHERE id = ?"
+        await self._run(self._conn().execute, sql, (until, lease.id))
+
     async def in_flight(self, accounts: list[str]) -> dict[str, int]:
         def count() -> dict[str, int]:
             marks = ",".join("?" * len(accounts))

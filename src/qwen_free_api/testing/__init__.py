@@ -7,8 +7,10 @@
 
 Credentials: a cn ticket (cookie `tongyi_sso_ticket`) is logged in unless it starts with `bad`
 or `expired`; `scenario-<error>-…` forces that error. An intl token is any JWT whose `exp` is in
-the future (see `make_token`); a `scenario` claim forces that error. The fake intl account is
-`user@example.com` / `password`.
+the future (see `make_token`); a `scenario` claim forces that error (`revoked`: every call is
+refused with 401). `refuse_deletes = True` makes every session/chat delete fail (HTTP 500).
+`replay.ReplayUpstream` serves a `doctor --record` directory back instead. The fake intl
+account is `user@example.com` / `password`.
 
 Media: intl uploads (`getstsToken` + STS-signed OSS PUT on `/{bucket}/{file_path}`), cn uploads
 (workspace `/1/oss_token`, pre-signed PUT on `/{object}`, `/1/oss/callback`), intl t2i streams

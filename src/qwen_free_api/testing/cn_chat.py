@@ -137,7 +137,7 @@ class CnChat:
         if isinstance(media, Response):
             return media
         seen, image = media
-        script = self.state.next_script("cn")
+        script = self.state.next_script("cn", prompt_of(body))
         self.state.note_attachments("cn", seen)
         error = ticket_scenario(ticket) or script.error
         if error in cn_errors.RESPONSE_ERRORS:

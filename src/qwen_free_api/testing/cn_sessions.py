@@ -17,6 +17,7 @@ from qwen_free_api.testing.state import FakeState
 
 NOT_LOGIN = {"success": False, "errorCode": "NOT_LOGIN", "errorMsg": "未登录"}
 DELETED = {"success": True, "code": 0, "msg": "ok"}
+DELETE_REFUSED = {"success": False, "code": 500, "msg": "session service unavailable"}
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -92,6 +93,9 @@ class CnSessionEndpoints:
         if not ticket_valid(ticket):
             return JSONResponse(NOT_LOGIN)
         session_id = (await _json_body(request)).get("session_id")
+        if self.state.refuse_deletes:
+            self.state.note_delete("cn", str(session_id), deleted=False)
+            return JSONResponse(DELETE_REFUSED, status_code=500)
         return JSONResponse(self._delete(str(ticket), session_id))
 
     async def delete_batch(self, request: Request) -> Response:

@@ -25,6 +25,7 @@ from qwen_free_api.testing.script import Recorded, Script
 from qwen_free_api.testing.state import FakeState, SignMode
 
 CHAT_PATHS = {"cn": "/api/v2/chat", "intl": "/api/v2/chat/completions"}
+DIALECTS: tuple[Literal["cn", "intl"], ...] = ("cn", "intl")
 
 
 def recorded_from(scope: Scope, body: bytes) -> Recorded:
@@ -73,17 +74,21 @@ class _Recorder:
         async def replay() -> Message:
             return pending.pop() if pending else await receive()
 
-        await self.app(scope, replay, send)
+        self.state.request_started()
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self.state.request_finished()
 
 
 class FakeUpstream(FakeState):
     """A scriptable fake of the cn and intl Qwen web backends (all paths on one app).
 
     Attributes from FakeState: `sign_mode` (mutable), `requests`, `sessions_created`,
-    `sessions_deleted`, `delete_calls`, `open_streams`, `disconnects`, `held_streams`,
-    `sign_failures`, `attachments_seen` (per dialect), `media` (uploads, grants, generated
-    images, refusals and the switches `sts_ttl`, `sts_shape`, `sts_forbidden`,
-    `oss_token_ttl`); methods `wait_for`, `wait_until`, `release`, `reset`.
+    `sessions_deleted`, `delete_calls`, `open_streams`, `open_requests`, `disconnects`,
+    `held_streams`, `sign_failures`, `refuse_deletes`, `attachments_seen` (per dialect),
+    `media` (uploads, grants, generated images, refusals and the switches `sts_ttl`, `sts_shape`,
+    `sts_forbidden`, `oss_token_ttl`); methods `wait_for`, `wait_until`, `release`, `reset`.
     """
 
     def __init__(self, *, sign_mode: SignMode = "off") -> None:
@@ -118,6 +123,18 @@ class FakeUpstream(FakeState):
         script.check(dialect)
         with self.locked():
             self.scripts[dialect].append(script)
+        self.changed()
+
+    def script_for_prompt(
+        self, marker: str, script: Script, dialects: tuple[Literal["cn", "intl"], ...] = DIALECTS
+    ) -> None:
+        """Answer every chat whose prompt contains `marker` with `script` (until `reset`), in
+        any order and at any concurrency; the queue of `enqueue` is left alone."""
+        for dialect in dialects:
+            script.check(dialect)
+        with self.locked():
+            for dialect in dialects:
+                self.prompt_scripts[dialect][marker] = script
         self.changed()
 
     def chat_requests(self, dialect: Literal["cn", "intl"]) -> list[Recorded]:

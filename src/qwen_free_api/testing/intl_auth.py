@@ -82,8 +82,9 @@ def request_token(request: Request) -> str:
 
 
 def request_claims(request: Request) -> dict[str, Any] | None:
-    """The caller's claims, or None when not logged in."""
-    return token_claims(request_token(request))
+    """The caller's claims, or None when not logged in (a `scenario: revoked` token never is)."""
+    claims = token_claims(request_token(request))
+    return None if claims is None or claims.get("scenario") == "revoked" else claims
 
 
 def envelope(data: Any, *, success: bool = True) -> dict[str, Any]:

@@ -136,7 +136,7 @@ class IntlEndpoints:
         if isinstance(media, Response):
             return media
         seen, size = media
-        script = self.state.next_script("intl")
+        script = self.state.next_script("intl", prompt_of(_first_message(body)))
         self.state.note_attachments("intl", seen)
         scenario = claims.get("scenario")
         error = scenario if scenario in INTL_ERRORS else script.error
@@ -279,6 +279,9 @@ class IntlEndpoints:
         if claims is None:
             return unauthorized()
         chat_id = request.path_params["chat_id"]
+        if self.state.refuse_deletes:
+            self.state.note_delete("intl", chat_id, deleted=False)
+            return JSONResponse(failure("Internal_Error", "chat service unavailable"), 500)
         chat = self._owned(claims, chat_id)
         if chat is not None:
             with self.state.locked():

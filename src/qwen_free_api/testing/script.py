@@ -63,6 +63,7 @@ class Script:
     first_byte_delay, keepalive_every: cn sends nothing (not even headers) for the delay; intl
         sends `response.created` then a `response.info` keep-alive every `keepalive_every` s.
     hold_after / stall_after: after that many answer frames wait for release() / forever.
+    pace: seconds of silence after each answer frame (a slow upstream body).
     close_early: EOF after the answer frames, without the finish frame or terminator.
     chunk_bytes: write the body in writes of exactly this many bytes.
     crlf, heartbeats: CRLF line endings; ": ping" comments (cn also bare "[heartbeat]").
@@ -88,6 +89,7 @@ class Script:
     keepalive_every: float = 10.0
     hold_after: int | None = None
     stall_after: int | None = None
+    pace: float = 0.0
     close_early: bool = False
     chunk_bytes: int | None = None
     crlf: bool = False
@@ -115,6 +117,8 @@ class Script:
             raise ValueError("reasoning_format must be None, 'summary' or 'detail'")
         if self.chunk_bytes is not None and self.chunk_bytes < 1:
             raise ValueError("chunk_bytes must be >= 1")
+        if self.pace < 0:
+            raise ValueError("pace must be >= 0")
         if self.images < 0 or self.image_pending < 0 or self.image_interval < 0:
             raise ValueError("images, image_pending and image_interval must be >= 0")
 

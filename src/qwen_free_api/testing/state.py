@@ -65,6 +65,7 @@ class FakeState:
         self._holders: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._pending_release = False
         self.open_streams = 0
+        self.open_requests = 0  # requests whose handler has not returned (every path)
         self.held_streams = 0
         self._init_data()
 
@@ -76,10 +77,13 @@ class FakeState:
         self.sign_failures: list[str] = []
         self.disconnects = 0
         self.scripts: dict[str, deque[Script]] = {"cn": deque(), "intl": deque()}
+        # marker -> script, for every chat whose prompt contains the marker (see next_script)
+        self.prompt_scripts: dict[Dialect, dict[str, Script]] = {"cn": {}, "intl": {}}
         self.devices: dict[str, Device] = {}
         self.cn_sessions: dict[str, CnSession] = {}
         self.intl_chats: dict[str, IntlChat] = {}
         self.signin_lifetime = 30 * 24 * 3600.0  # seconds until a signed-in token expires
+        self.refuse_deletes = False  # every session/chat delete fails (HTTP 500), nothing goes
         self.media = MediaStore()
         self.attachments_seen: dict[str, list[SeenAttachment]] = {"cn": [], "intl": []}
 
@@ -129,9 +133,13 @@ class FakeState:
             self.requests.append(recorded)
         self.changed()
 
-    def next_script(self, dialect: Dialect) -> Script:
-        """The next queued script of this dialect, or the default Script()."""
+    def next_script(self, dialect: Dialect, prompt: str = "") -> Script:
+        """The script of a marker the prompt contains (kept for reuse), else the next queued
+        script of this dialect, else the default Script()."""
         with self._cond:
+            for marker, chosen in self.prompt_scripts[dialect].items():
+                if marker in prompt:
+                    return chosen
             queue = self.scripts[dialect]
             script = queue.popleft() if queue else Script()
         self.changed()
@@ -174,6 +182,18 @@ class FakeState:
         """Attachments an accepted chat request carried."""
         with self._cond:
             self.attachments_seen[dialect].extend(seen)
+        self.changed()
+
+    def request_started(self) -> None:
+        """Any request reached a handler (counted in `open_requests` until it returns)."""
+        with self._cond:
+            self.open_requests += 1
+        self.changed()
+
+    def request_finished(self) -> None:
+        """A handler returned: its response was sent, or its client went away."""
+        with self._cond:
+            self.open_requests -= 1
         self.changed()
 
     # --- stream lifecycle ------------------------------------------------------------------

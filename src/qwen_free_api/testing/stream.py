@@ -55,6 +55,8 @@ def assemble(
         return _finish(steps, script, heartbeat)
     for done, group in enumerate(plan.answers, start=1):
         steps.extend(group)
+        if script.pace > 0:
+            steps.append(Pause(script.pace))
         points = _pause_points(script, done)
         steps.extend(points)
         if STALL in points:

@@ -140,13 +140,15 @@ class Cn:
         else:
             ids = Ids(before[0], req_id, before[2], before[1])
         body = _payload(chat, model, ids, bool(thinking), choice.search or chat.search, media)
-        answered = False  # the session exists upstream once it sent a frame
+        answered: list[bool] = []  # the session exists upstream once it sent a frame
         finished = False  # a finished session is the gateway's to keep or delete
         try:
             opened = Opened(conversation_id("cn", ids.session_id, req_id, ids.topic_id), model)
-            events = self.signed_stream(credential, ids.session_id, body, opened)
+            # Noted before refuse_canned: a canned refusal never reaches the gateway, but its
+            # session exists upstream all the same and must be deleted.
+            events = _noting(self.signed_stream(credential, ids.session_id, body, opened), answered)
             async for event in refuse_canned(events, self._settings.cn_canned_answers):
-                answered, finished = True, isinstance(event, Finish)
+                finished = isinstance(event, Finish)
                 yield event
         finally:
             if answered and not finished and before is None and self._settings.delete_sessions:
@@ -282,6 +284,22 @@ class Cn:
         data = failures.parse_json(reply.body)
         return reply.status == 200 and isinstance(data, dict) and data.get("success") is True
 
+    async def session_ids(self, credential: Credential) -> list[str]:
+        """The ids on the first page of the ticket's session list (newest first)."""
+        url = self._api_url("/api/v2/session/page/list", credential)
+        reply = await self._http.request("POST", url, headers=self._headers(credential), body=b"{}")
+        data = failures.parse_json(reply.body)
+        page = data.get("data") if isinstance(data, dict) and data.get("success") else None
+        if reply.status != 200 or not isinstance(page, dict):
+            found = failures.failure_in(data, credential=credential.masked)
+            raise found or failures.from_status(
+                reply.status, reply.body, credential=credential.masked
+            )
+        items = page.get("list")
+        return [
+            str(i["session_id"]) for i in items or [] if isinstance(i, dict) and i.get("session_id")
+        ]
+
     async def generate_images(
         self, credential: Credential, prompt: str, n: int, size: str
     ) -> list[str]:
@@ -382,3 +400,13 @@ async def _events(
     for event in turn.flush():
         yield event
     yield turn.finish
+
+
+async def _noting(
+    events: AsyncIterator[StreamEvent], seen: list[bool]
+) -> AsyncIterator[StreamEvent]:
+    """Pass `events` on; `seen` becomes non-empty once the first one came."""
+    async for event in events:
+        if not seen:
+            seen.append(True)
+        yield event

@@ -15,6 +15,7 @@ from qwen_free_api.errors import (
     ContextTooLong,
     CredentialRejected,
     GatewayError,
+    Overloaded,
     ProtocolError,
     RateLimited,
     SigningFailed,
@@ -42,7 +43,7 @@ def from_status(status: int, body: bytes, *, credential: str) -> GatewayError:
             "the upstream is rate limiting this account", retry_after=RATE_RETRY_AFTER
         )
     if status == 503:
-        return Blocked("the upstream is overloaded (HTTP 503)", retry_after=OVERLOAD_RETRY_AFTER)
+        return Overloaded("the upstream is overloaded (HTTP 503)", retry_after=OVERLOAD_RETRY_AFTER)
     if status == 504:
         return UpstreamTimeout("the upstream gateway timed out (HTTP 504)")
     if parsed is not None:
@@ -127,5 +128,5 @@ def _ret_text(ret: Any) -> str:
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None

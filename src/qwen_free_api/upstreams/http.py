@@ -11,13 +11,32 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from curl_cffi import CurlHttpVersion, CurlOpt
 from curl_cffi import requests as curl
 
 from qwen_free_api.errors import UpstreamError, UpstreamTimeout
 from qwen_free_api.settings import Settings
+from qwen_free_api.upstreams.watchdog import Watchdog
+
+
+class Tap(Protocol):
+    """One exchange being recorded: its response head, then each body chunk as it arrives."""
+
+    def response(self, status: int, headers: Mapping[str, str]) -> None: ...
+
+    def chunk(self, data: bytes) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+
+class Recorder(Protocol):
+    """Sees every upstream exchange (the doctor's `--record`); unset on the serving path."""
+
+    def begin(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Tap: ...
 
 
 @dataclass(slots=True)
@@ -27,19 +46,40 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     _response: Any
+    _tap: Tap | None = None
+    _silence: float | None = None  # most seconds between two chunks (curl's own check is late)
 
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").lower()
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        pieces = self._response.aiter_content()
+        watch = None if self._silence is None else Watchdog(self._silence)
         try:
-            async for chunk in self._response.aiter_content():
+            while True:
+                if watch is not None:
+                    watch.arm()
+                try:
+                    chunk = await anext(pieces)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if watch is not None and watch.claim():
+                        raise UpstreamTimeout("the upstream went silent mid-answer") from None
+                    raise
+                if watch is not None:
+                    watch.disarm()
+                if self._tap is not None:
+                    self._tap.chunk(chunk)
                 yield chunk
         except curl.exceptions.Timeout as error:
             raise UpstreamTimeout("the upstream went silent mid-answer") from error
         except curl.exceptions.RequestException as error:
             raise UpstreamError(f"the upstream connection failed: {_reason(error)}") from error
+        finally:
+            if watch is not None:
+                watch.close()
 
     async def read(self, limit: int = 1 << 20) -> bytes:
         parts: list[bytes] = []
@@ -64,7 +104,11 @@ class Response:
 class Http:
     """Upstream HTTP calls over one shared curl_cffi session."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, recorder: Recorder | None = None) -> None:
+        self._recorder = recorder
+        # curl's stream timeout (low-speed check over connect + read seconds) fires many seconds
+        # late; Reply.chunks enforces read_timeout itself.
+        self._read_timeout = settings.read_timeout
         self._session: Any = curl.AsyncSession(
             impersonate=settings.impersonate,
             proxy=settings.proxy,
@@ -84,6 +128,7 @@ class Http:
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
     ) -> AsyncIterator[Reply]:
         """Open a streaming request; leaving the block closes the upstream connection."""
+        tap = None if self._recorder is None else self._recorder.begin(method, url, headers, body)
         try:
             response = await self._session.request(
                 method,
@@ -92,12 +137,19 @@ class Http:
                 data=body,
                 stream=True,
             )
-        except curl.exceptions.Timeout as error:
-            raise UpstreamTimeout(f"the upstream did not answer in time ({url})") from error
         except curl.exceptions.RequestException as error:
+            if tap is not None:
+                tap.failed(_reason(error))
+            if isinstance(error, curl.exceptions.Timeout):
+                raise UpstreamTimeout(f"the upstream did not answer in time ({url})") from error
             raise UpstreamError(f"could not reach the upstream: {_reason(error)}") from error
+        reply = Reply(
+            response.status_code, _lower(response.headers), response, tap, self._read_timeout
+        )
+        if tap is not None:
+            tap.response(reply.status, reply.headers)
         try:
-            yield Reply(response.status_code, _lower(response.headers), response)
+            yield reply
         finally:
             await self._abort(response)
 

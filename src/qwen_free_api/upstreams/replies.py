@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from qwen_free_api import jsonfast
 from qwen_free_api.credentials import Credential
 from qwen_free_api.errors import ProtocolError
 from qwen_free_api.upstreams import failures
@@ -26,8 +26,8 @@ async def expect_stream(reply: Reply, credential: Credential) -> None:
 def json_frame(data: str) -> dict[str, Any]:
     """One frame's JSON object; anything else is a protocol error."""
     try:
-        frame = json.loads(data)
-    except ValueError as error:
+        frame = jsonfast.loads(data)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise ProtocolError(
             f"the upstream sent a frame that is not JSON ({len(data)} bytes)"
         ) from error
