@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import goals
 import reading
 import sections
 from clients import ClientResult
@@ -247,6 +248,7 @@ def render(run: Run, sizes: Sequence[str]) -> str:
         _method(run),
         "## Results",
         *_tables(run),
+        *goals.section(run.pacings, run.session.bursts, run.session.spy),
         "## Reading",
         *_readings(run),
         *sections.spy_section(run.session.spy),

@@ -144,6 +144,7 @@ def judge_stream(dialect: str, raw: str) -> tuple[str, str]:
         p.get("delta", "") for p in payloads if p["type"] == "response.output_text.delta"
     )
     ends = {"response.completed": "complete", "response.failed": "stream_error"}
+    ends["response.incomplete"] = "complete"
     ends["error"] = "stream_error"
     return ends.get(last["type"], f"malformed: ends with {last['type']}"), text
 

@@ -59,6 +59,11 @@ def err(name: str, times: int = 1) -> tuple[S, ...]:
     return (S(error=name),) * times
 
 
+def once(name: str) -> tuple[S, ...]:
+    """The named error for the next chat request, then the answer (the account failed over to)."""
+    return (S(error=name), S(answer=ANSWER))
+
+
 def mid(name: str) -> tuple[S, ...]:
     """Two answer frames, then the named error (or the moderation stop)."""
     if name == "moderation":
@@ -81,6 +86,8 @@ def say(**fields: Any) -> tuple[S, ...]:
 # accounts: the two accounts' states afterwards; "cooling:N" = cooling about N s (transient: this
 # module's 30 s; quota: the upstream's reset, num = 3 h; rate limit: 60 s).
 # tries: chat requests that reached the fake (2 = failed over, or re-signed once; None: 1 or 2).
+# Failing over: a refused account, quota, WAF, and one request's failure (5xx, error frame);
+# not timeouts, moderation or protocol errors ("-twice": both accounts fail, the error shows).
 
 LIVE = ("live", "live")
 COOL = ("cooling:30", "live")
@@ -90,6 +97,7 @@ QUOTA = ("cooling:10800", "live")
 QUOTA2 = ("cooling:10800", "cooling:10800")
 RATE = ("cooling:60", "live")
 RATE2 = ("cooling:60", "cooling:60")
+COOL2 = ("cooling:30", "cooling:30")
 
 
 def ok(text: str = ANSWER, finish: str = "stop", **more: Any) -> Ok:
@@ -213,26 +221,40 @@ CASES = [
       early(503, "blocked", "60"),               PAUSED,   1),
     C("empty-body-cn",    "i8",   "cn",   err("empty"),
       early(502, "protocol"),                    COOL,     1),
-    C("bad-request",      "i8",   "intl", err("bad_request"),
-      early(502, "upstream"),                    COOL,     1),
+    C("bad-request",      "i8",   "intl", once("bad_request"),
+      ok(),                                      COOL,     2),
+    C("bad-request-twice", "i8",   "intl", err("bad_request", 2),
+      early(502, "upstream"),                    COOL2,    2),
     C("http-429",         "i4",   "intl", err("http_429", 2),
       early(429, "rate_limited", "60"),          RATE2,    2),
-    C("http-500-cn",      "i8",   "cn",   err("http_500"),
-      early(502, "upstream"),                    COOL,     1),
-    C("http-500-intl",    "i8",   "intl", err("http_500"),
-      early(502, "upstream"),                    COOL,     1),
-    C("http-502-cn",      "i8",   "cn",   err("http_502"),
-      early(502, "upstream"),                    COOL,     1),
-    C("http-503-cn",      "i8",   "cn",   err("http_503"),
-      early(503, "blocked", "30"),               COOL,     1),
-    C("http-503-intl",    "i8",   "intl", err("http_503"),
-      early(503, "blocked", "30"),               COOL,     1),
+    C("http-500-cn",      "i8",   "cn",   once("http_500"),
+      ok(),                                      COOL,     2),
+    C("http-500-cn-twice", "i8",   "cn",   err("http_500", 2),
+      early(502, "upstream"),                    COOL2,    2),
+    C("http-500-intl",    "i8",   "intl", once("http_500"),
+      ok(),                                      COOL,     2),
+    C("http-500-intl-twice", "i8",   "intl", err("http_500", 2),
+      early(502, "upstream"),                    COOL2,    2),
+    C("http-502-cn",      "i8",   "cn",   once("http_502"),
+      ok(),                                      COOL,     2),
+    C("http-502-cn-twice", "i8",   "cn",   err("http_502", 2),
+      early(502, "upstream"),                    COOL2,    2),
+    C("http-503-cn",      "i8",   "cn",   once("http_503"),
+      ok(),                                      COOL,     2),
+    C("http-503-cn-twice", "i8",   "cn",   err("http_503", 2),
+      early(503, "blocked", "30"),               COOL2,    2),
+    C("http-503-intl",    "i8",   "intl", once("http_503"),
+      ok(),                                      COOL,     2),
+    C("http-503-intl-twice", "i8",   "intl", err("http_503", 2),
+      early(503, "blocked", "30"),               COOL2,    2),
     C("http-504-cn",      "i8",   "cn",   err("http_504_html"),
       early(504, "timeout"),                     COOL,     1),
     C("http-504-intl",    "i8",   "intl", err("http_504_html"),
       early(504, "timeout"),                     COOL,     1),
-    C("error-frame",      "i9",   "cn",   err("error_frame"),
-      early(502, "upstream"),                    COOL,     1),
+    C("error-frame",      "i9",   "cn",   once("error_frame"),
+      ok(),                                      COOL,     2),
+    C("error-frame-twice", "i9",   "cn",   err("error_frame", 2),
+      early(502, "upstream"),                    COOL2,    2),
     C("error-frame-mid",  "i9",   "cn",   mid("error_frame"),
       band(502, "upstream", "partia"),           COOL,     1),
     C("too-many",         "i9",   "intl", err("too_many_requests", 2),

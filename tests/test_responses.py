@@ -185,7 +185,9 @@ def check_grammar(events: list[dict[str, Any]]) -> None:
     assert events[0]["response"]["status"] == "in_progress"
     assert events[0]["response"]["output"] == []
     terminal = [
-        i for i, e in enumerate(events) if e["type"] in ("response.completed", "response.failed")
+        i
+        for i, e in enumerate(events)
+        if e["type"] in ("response.completed", "response.incomplete", "response.failed")
     ]
     assert terminal == [len(events) - 1]
     finished: list[dict[str, Any]] = []
@@ -816,6 +818,7 @@ async def test_every_change_of_kind_opens_a_new_item_and_length_is_incomplete() 
     check_grammar(parsed)
     added = [e["item"]["type"] for e in parsed if e["type"] == "response.output_item.added"]
     assert added == ["reasoning", "message", "function_call", "reasoning", "message"]
+    assert parsed[-1]["type"] == "response.incomplete"
     done = parsed[-1]["response"]
     assert done["id"] == "resp_cn.abc" and done["status"] == "incomplete"
     assert done["incomplete_details"] == {"reason": "max_output_tokens"}

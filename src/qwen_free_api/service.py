@@ -21,8 +21,10 @@ from qwen_free_api.errors import (
     Blocked,
     CredentialRejected,
     GatewayError,
+    Overloaded,
     RateLimited,
     Unauthenticated,
+    UpstreamError,
 )
 from qwen_free_api.events import (
     Finish,
@@ -53,6 +55,14 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 FAILOVER = (CredentialRejected, RateLimited, Blocked)
+
+
+def fails_over(error: GatewayError) -> bool:
+    """Worth another account before the first byte: the account was refused, or the upstream
+    failed this one request (HTTP 5xx, a reset connection, an error frame). Not timeouts (each
+    try would wait as long again), nor what another account would meet too (a prompt too long,
+    moderation, a protocol change)."""
+    return isinstance(error, FAILOVER) or type(error) in (UpstreamError, Overloaded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +242,8 @@ class Gateway:
                         started = True
                         yield event
                 return
-            except FAILOVER as error:
-                if started or attempt == MAX_ATTEMPTS:
+            except UpstreamError as error:
+                if started or attempt == MAX_ATTEMPTS or not fails_over(error):
                     raise
                 if failure is not None and len(tried) < attempt:
                     raise failure from None  # nothing else could be leased: report the cause

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         600.0, ge=0, description="Seconds between health probes of pool credentials (0: off)."
     )
     lease_ttl: float = Field(
-        900.0,
+        60.0,
         gt=0,
         description="Seconds an in-flight lease lives if its holder dies (renewed every third).",
     )

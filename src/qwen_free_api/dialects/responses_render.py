@@ -213,7 +213,8 @@ async def render_stream(
                 current = None
                 usage = _usage(meta, event, "".join(texts), "".join(thoughts))
                 body = turn.response(meta, **final_fields(event, usage))
-                frames.append(turn.frame("response.completed", {"response": body}))
+                kind = f"response.{body['status']}"  # response.completed or response.incomplete
+                frames.append(turn.frame(kind, {"response": body}))
         for frame in frames:
             yield frame
 
