@@ -231,6 +231,25 @@ def test_no_credential_is_a_usage_error(tmp_path: Path) -> None:
     assert "no credential" in result.stderr
 
 
+def test_credentials_come_from_the_tokens_file_too(
+    fake: FakeUpstream, fake_server: tuple[FakeUpstream, str], tmp_path: Path
+) -> None:
+    """Without --token the doctor checks what the server's pool would use: QFA_TOKENS and the
+    lines of QFA_TOKENS_FILE (comments and blank lines skipped)."""
+    _, url = fake_server
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"# my accounts\n\n{INTL_JWT}\n", encoding="utf-8")
+    env = doctor_env(url) | {"QFA_TOKENS": CN_TICKET, "QFA_TOKENS_FILE": str(tokens)}
+    result = CliRunner().invoke(main, ["doctor", "--json", "--skip", "image"], env=env)
+    report = json.loads(result.stdout)
+    assert [entry["backend"] for entry in report["credentials"]] == ["cn", "intl"]
+    assert result.exit_code == 0, result.stdout
+    missing = CliRunner().invoke(
+        main, ["doctor"], env=doctor_env(url) | {"QFA_TOKENS_FILE": str(tmp_path / "none")}
+    )
+    assert missing.exit_code == 2 and "cannot read QFA_TOKENS_FILE" in missing.output
+
+
 def handed_out(fake: FakeUpstream) -> set[str]:
     """Every credential, cookie, signature, salt and signed-URL value the fake issued or saw."""
     found = {CN_TICKET, INTL_JWT, FAKE_EMAIL}

@@ -21,6 +21,7 @@ from qwen_free_api.doctor_record import Exchange, Recording
 from qwen_free_api.doctor_scrub import Scrubber
 from qwen_free_api.errors import GatewayError
 from qwen_free_api.janitor import Janitor
+from qwen_free_api.pool import file_tokens
 from qwen_free_api.settings import Settings
 from qwen_free_api.upstreams import Upstream, failures
 from qwen_free_api.upstreams.cn import Cn
@@ -58,8 +59,13 @@ class Report:
 
 
 def credentials_from(tokens: list[str], settings: Settings) -> list[Credential]:
-    """`--token` values (comma-separated allowed), else the configured QFA_TOKENS."""
-    raw = [item for value in tokens for item in value.split(",")] or list(settings.tokens)
+    """`--token` values (comma-separated allowed), else the configured QFA_TOKENS and the
+    QFA_TOKENS_FILE, as the server's pool reads them."""
+    raw = [item for value in tokens for item in value.split(",")]
+    if not raw:
+        raw = list(settings.tokens)
+        if settings.tokens_file:
+            raw += file_tokens(settings.tokens_file)
     return [parse_credential(item) for item in raw if item.strip()]
 
 
@@ -230,8 +236,10 @@ def command(tokens: list[str], record: Path | None, machine: bool, skip: tuple[s
         credentials = credentials_from(tokens, settings)
     except GatewayError as error:
         raise click.UsageError(str(error)) from None
+    except OSError as error:
+        raise click.UsageError(f"cannot read QFA_TOKENS_FILE: {error.strerror}") from None
     if not credentials:
-        raise click.UsageError("no credential: pass --token or configure QFA_TOKENS")
+        raise click.UsageError("no credential: pass --token, or set QFA_TOKENS or QFA_TOKENS_FILE")
     reports, recording = asyncio.run(diagnose(settings, credentials, skip))
     click.echo(as_json(reports) if machine else as_table(reports))
     if record is not None:

@@ -97,7 +97,7 @@ class Pool:
     async def load(self) -> None:
         found: list[Account] = [account_of(raw, "settings") for raw in self.settings.tokens]
         if self.settings.tokens_file:
-            found += [account_of(raw, "file") for raw in _file_tokens(self.settings.tokens_file)]
+            found += [account_of(raw, "file") for raw in file_tokens(self.settings.tokens_file)]
         stored = await self.store.accounts()
         found += [account_of(secret, "admin") for secret in stored.values()]
         self._accounts = {}
@@ -240,7 +240,8 @@ async def _same(account: Account) -> Account:
     return account
 
 
-def _file_tokens(path: str) -> list[str]:
+def file_tokens(path: str) -> list[str]:
+    """The credentials of a tokens file: one per line, blank lines and `#` comments skipped."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
