@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,30 +14,16 @@ import anyio
 import httpx
 import psutil
 
+from support import SERVE, fake_hosts_env, free_port, wait_for_ping
+
 Figures = dict[str, int]
 POLL = 0.05  # seconds between two looks at a condition (`eventually`), not a synchronisation
-FAKE_URL_SETTINGS = (
-    "CN_BASE_URL",
-    "CN_API_BASE_URL",
-    "CN_SEC_BASE_URL",
-    "INTL_BASE_URL",
-    "CN_WORKSPACE_BASE_URL",
-    "CN_OSS_BASE_URL",
-    "INTL_OSS_BASE_URL",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_env(fake_url: str, **settings: str) -> dict[str, str]:
     """The environment of a server process on the fake: no QFA_* of the caller leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QFA_")}
-    env.update({f"QFA_{name}": fake_url for name in FAKE_URL_SETTINGS})
+    env.update(fake_hosts_env(fake_url))
     env.update(QFA_LOG_LEVEL="warning", QFA_HEALTH_INTERVAL="0", QFA_IMAGE_POLL_INTERVAL="0")
     env.update({f"QFA_{name.upper()}": value for name, value in settings.items()})
     return env
@@ -57,26 +41,16 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        command = [sys.executable, "-m", "qwen_free_api", "serve", "--host", "127.0.0.1"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)],
+                [*SERVE, "--port", str(self.port)],
                 env=self.env,
                 cwd="/",
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # start-up poll, not test synchronisation
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{self.log_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/ping", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(POLL)
-        self.kill()
-        raise RuntimeError("the server did not start")
+        wait_for_ping(self.process, self.url, lambda: self.log_text()[-3000:])
+        return self
 
     @property
     def ps(self) -> psutil.Process:

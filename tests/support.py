@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,40 @@ def make_jwt(payload: dict[str, Any]) -> str:
 
 INTL_JWT = make_jwt({"id": "user-1", "last_password_change": 0, "exp": int(time.time()) + 86400})
 CREDENTIALS = {"cn": CN_TICKET, "intl": INTL_JWT}
+# Every upstream host the server calls is a setting named *_base_url; tests point all at the fake.
+UPSTREAM_HOSTS = tuple(name for name in Settings.model_fields if name.endswith("_base_url"))
+
+
+def fake_hosts_env(fake_url: str) -> dict[str, str]:
+    """QFA_* variables pointing every upstream host at the fake."""
+    return {f"QFA_{name.upper()}": fake_url for name in UPSTREAM_HOSTS}
+
+
+SERVE = [sys.executable, "-m", "qwen_free_api", "serve", "--host", "127.0.0.1"]  # + --port N
+
+
+def wait_for_ping(
+    process: subprocess.Popen[bytes], url: str, log_tail: Callable[[], str] = lambda: ""
+) -> None:
+    """Poll a starting server's /ping until it answers (start-up, not test synchronisation)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited at start:\n{log_tail()}")
+        try:
+            if httpx.get(url + "/ping", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the server did not start listening in time")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def settings_for(fake_url: str, state: Path | None = None, **overrides: Any) -> Settings:
@@ -36,13 +74,7 @@ def settings_for(fake_url: str, state: Path | None = None, **overrides: Any) -> 
         "store": store,
         "host": "127.0.0.1",
         "port": 0,
-        "cn_base_url": fake_url,
-        "cn_api_base_url": fake_url,
-        "cn_sec_base_url": fake_url,
-        "intl_base_url": fake_url,
-        "cn_workspace_base_url": fake_url,
-        "cn_oss_base_url": fake_url,
-        "intl_oss_base_url": fake_url,
+        **dict.fromkeys(UPSTREAM_HOSTS, fake_url),
         "image_poll_interval": 0.0,
         "cn_origin": "https://www.qianwen.com",
         "read_timeout": 10.0,

@@ -23,17 +23,8 @@ from qwen_free_api.doctor_scrub import Scrubber
 from qwen_free_api.testing import FAKE_EMAIL, FakeUpstream, Script, ServerThread, make_token
 from qwen_free_api.testing.replay import ReplayUpstream
 
-from support import CN_TICKET, INTL_JWT
+from support import CN_TICKET, INTL_JWT, fake_hosts_env
 
-HOSTS = (
-    "CN_BASE_URL",
-    "CN_API_BASE_URL",
-    "CN_SEC_BASE_URL",
-    "INTL_BASE_URL",
-    "CN_WORKSPACE_BASE_URL",
-    "CN_OSS_BASE_URL",
-    "INTL_OSS_BASE_URL",
-)
 SECRET_HEADERS = (
     "authorization",
     "cookie",
@@ -51,7 +42,7 @@ SECRET_QUERY = ("ut", "auth_key", "key", "Signature", "OSSAccessKeyId", "securit
 
 def doctor_env(url: str) -> dict[str, str]:
     """QFA_* settings pointing every upstream host at `url` (and nothing configured else)."""
-    env = {f"QFA_{name}": url for name in HOSTS}
+    env = fake_hosts_env(url)
     env |= {"QFA_IMAGE_POLL_INTERVAL": "0", "QFA_READ_TIMEOUT": "10", "QFA_TOKENS": ""}
     return env
 

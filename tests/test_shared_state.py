@@ -4,10 +4,7 @@ the other, a conversation started on one continues on the other, in-flight caps 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -17,7 +14,7 @@ import redis
 from qwen_free_api.testing import FakeUpstream, Script
 
 from redis_server import redis_server
-from support import CREDENTIALS, body
+from support import CREDENTIALS, SERVE, body, free_port, wait_for_ping
 
 CLIENT = {"authorization": "Bearer sk-shared"}
 
@@ -28,15 +25,8 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(fake_url: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("QFA_")},
         "QFA_STORE": redis_url,
@@ -47,18 +37,10 @@ def _start(fake_url: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]
         **{f"QFA_{k}": fake_url for k in ("CN_BASE_URL", "CN_API_BASE_URL", "CN_SEC_BASE_URL")},
         "QFA_INTL_BASE_URL": fake_url,
     }
-    command = [sys.executable, "-m", "qwen_free_api", "serve", "--host", "127.0.0.1"]
-    process = subprocess.Popen([*command, "--port", str(port)], env=env, cwd="/")
+    process = subprocess.Popen([*SERVE, "--port", str(port)], env=env, cwd="/")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # start-up poll, not test synchronisation
-        try:
-            if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the server did not start")
+    wait_for_ping(process, url)
+    return process, url
 
 
 @pytest.fixture

@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,16 +14,9 @@ import pytest
 
 from qwen_free_api.testing import FakeUpstream, Script
 
-from support import CREDENTIALS, body
+from support import CREDENTIALS, SERVE, body, free_port, wait_for_ping
 
 STOPPED = (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -34,7 +24,7 @@ def server_process(
     fake_server: tuple[FakeUpstream, str], tmp_path: os.PathLike[str]
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     _, fake_url = fake_server
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QFA_")}
     env.update(
         QFA_STORE=f"sqlite:///{tmp_path}/state.db",
@@ -42,16 +32,9 @@ def server_process(
         QFA_INTL_BASE_URL=fake_url,
         QFA_LOG_LEVEL="warning",
     )
-    command = [sys.executable, "-m", "qwen_free_api", "serve", "--host", "127.0.0.1"]
-    process = subprocess.Popen([*command, "--port", str(port)], env=env, cwd="/")
+    process = subprocess.Popen([*SERVE, "--port", str(port)], env=env, cwd="/")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # start-up poll, not test synchronisation
-        try:
-            if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    wait_for_ping(process, url)
     try:
         yield process, url
     finally:

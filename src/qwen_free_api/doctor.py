@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from qwen_free_api.credentials import Credential, parse_credential
+from qwen_free_api.credentials import Credential, parse_credentials
 from qwen_free_api.doctor_checks import CHECKS, Broken, Probe, Skipped
 from qwen_free_api.doctor_record import Exchange, Recording
 from qwen_free_api.doctor_scrub import Scrubber
@@ -61,12 +61,12 @@ class Report:
 def credentials_from(tokens: list[str], settings: Settings) -> list[Credential]:
     """`--token` values (comma-separated allowed), else the configured QFA_TOKENS and the
     QFA_TOKENS_FILE, as the server's pool reads them."""
-    raw = [item for value in tokens for item in value.split(",")]
+    raw = list(tokens)
     if not raw:
         raw = list(settings.tokens)
         if settings.tokens_file:
             raw += file_tokens(settings.tokens_file)
-    return [parse_credential(item) for item in raw if item.strip()]
+    return [found for value in raw for found in parse_credentials(value)]
 
 
 async def diagnose(
