@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import anyio
 
+from dialect_probe import PROBES
 from qwen_free_api.testing import FakeUpstream, Script
 
-MODEL = "qwen3.7-plus"
 SLOW = Script(answer="slow " * 16, piece=4, pace=0.1)  # 20 frames, 0.1 s apart
 # kind -> (cn script, intl script); None: the default echo answer
 SCRIPTS: dict[str, tuple[Script, Script] | None] = {
@@ -84,23 +84,11 @@ def ask_of(index: int) -> Ask:
 
 
 def request_of(ask: Ask, key: str) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """(path, body, headers) of a streamed request in the ask's client dialect."""
-    text = ask.prompt
-    user = [{"role": "user", "content": text}]
-    bearer = {"authorization": f"Bearer {key}"}
-    if ask.dialect == "anthropic":
-        body = {"model": MODEL, "max_tokens": 512, "messages": user, "stream": True}
-        return "/v1/messages", body, {"x-api-key": key, "anthropic-version": "2023-06-01"}
-    if ask.dialect == "gemini":
-        path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
-        return (
-            path,
-            {"contents": [{"role": "user", "parts": [{"text": text}]}]},
-            {"x-goog-api-key": key},
-        )
-    if ask.dialect == "responses":
-        return "/v1/responses", {"model": MODEL, "input": text, "stream": True}, bearer
-    return "/v1/chat/completions", {"model": MODEL, "messages": user, "stream": True}, bearer
+    """(path, body, headers) of a streamed request in the ask's client dialect, built as the
+    fault matrix builds them."""
+    built: tuple[str, dict[str, Any], dict[str, str]]
+    built = PROBES[ask.dialect].request(key, ask.prompt, stream=True, thinking=False)
+    return built
 
 
 def sse_events(raw: str) -> list[tuple[str, str]]:
